@@ -1,0 +1,62 @@
+"""Command-line parsing shared by the window and the sub-commands (``headless``, ...)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.config import DEFAULT_SYMBOLS, KNOWN_VENUES, default_data_dir
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the database and settings live (default: {default_data_dir()})",
+    )
+    parser.add_argument("--venue", default="sim", choices=KNOWN_VENUES, help="market venue")
+    parser.add_argument(
+        "--symbols",
+        default=",".join(DEFAULT_SYMBOLS),
+        help="comma-separated symbols (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed (default: 7)")
+    parser.add_argument(
+        "--sim-rate",
+        type=float,
+        default=1.0,
+        help="simulated market activity multiplier (default: 1.0)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradedeck",
+        description="Desktop crypto trading terminal. Without a sub-command it opens the window.",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--exit-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="show the window, then quit cleanly after SECONDS (smoke tests)",
+    )
+    sub = parser.add_subparsers(dest="command")
+    headless = sub.add_parser("headless", help="run the engine without a window and report")
+    _common(headless)
+    headless.add_argument("--seconds", type=float, default=10.0, help="how long to run")
+    headless.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "headless" and args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    if args.sim_rate <= 0:
+        parser.error("--sim-rate must be positive")
+    return args

@@ -1,0 +1,120 @@
+"""Cumulative depth chart of the selected book: bids green on the left, asks red on the right.
+
+At a price ``x`` the bid curve shows how much could be sold at ``x`` or better (all bids >= x),
+the ask curve how much could be bought (all asks <= x): stepped, filled to zero, with a dashed
+line at the mid. Cumulative sums are exact Decimals turned into floats only for plotting.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from engine.snapshot import BookView, EngineSnapshot, Level
+from widgets import theme
+from widgets.selection import SymbolSelection
+
+_EMPTY = np.zeros(0)
+
+
+def depth_xy(levels: tuple[Level, ...], *, bids: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Step edges (ascending, one more than levels) and cumulative size per step, for one side.
+
+    Bids: the step ``(p[k+1], p[k]]`` holds the size of bids 0..k (sellable at that price or
+    better); asks: ``[a[k], a[k+1])`` holds asks 0..k. The outermost level gets one average level
+    spacing of width so the total visible depth is a step too, not a zero-width spike.
+    """
+    if not levels:
+        return _EMPTY, _EMPTY
+    n = len(levels)
+    prices = np.fromiter((float(p) for p, _ in levels), dtype=np.float64, count=n)
+    cumulative = np.fromiter(
+        (float(c) for c in accumulate(q for _, q in levels)), dtype=np.float64, count=n
+    )
+    gap = abs(prices[-1] - prices[0]) / (n - 1) if n > 1 else 0.0
+    if gap == 0.0:
+        gap = max(abs(prices[0]) * 1e-4, 1e-9)
+    if bids:  # best bid is the highest price: flip so x ascends
+        edges = np.concatenate(([prices[-1] - gap], prices[::-1]))
+        return edges, cumulative[::-1].copy()
+    return np.concatenate((prices, [prices[-1] + gap])), cumulative
+
+
+class DepthChartWidget(QWidget):
+    """Stepped cumulative depth of ``selection.symbol``; ``levels`` limits the levels per side."""
+
+    def __init__(
+        self, selection: SymbolSelection, levels: int | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        theme.apply_pyqtgraph_theme()
+        self.selection = selection
+        self.levels = levels  # (QWidget.depth() is the paint device's colour depth)
+        self.plot = pg.PlotWidget(self)
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        item.showAxis("right")
+        item.hideAxis("left")
+        self.bid_curve = pg.PlotDataItem(
+            stepMode="center",
+            fillLevel=0,
+            pen=pg.mkPen(theme.BID, width=1),
+            brush=pg.mkBrush(theme.BID_FILL),
+        )
+        self.ask_curve = pg.PlotDataItem(
+            stepMode="center",
+            fillLevel=0,
+            pen=pg.mkPen(theme.ASK, width=1),
+            brush=pg.mkBrush(theme.ASK_FILL),
+        )
+        self.mid_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen(theme.MID, style=Qt.PenStyle.DashLine)
+        )
+        self.mid_line.hide()
+        for graphic in (self.bid_curve, self.ask_curve, self.mid_line):
+            item.addItem(graphic)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+        self._snap: EngineSnapshot | None = None
+        self._symbol = ""
+        self._book: BookView | None = None
+        self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
+        self.redraws = 0  # how often the curves were given new data
+        selection.changed.connect(self._on_symbol_changed)
+
+    @Slot(object)
+    def apply_snapshot(self, snap: EngineSnapshot) -> None:
+        self._snap = snap
+        symbol = self.selection.symbol or (snap.symbols[0] if snap.symbols else "")
+        book = snap.books.get(symbol)
+        if symbol == self._symbol and book is self._book and self._levels is not None:
+            return
+        self._symbol, self._book = symbol, book
+        n = self.levels
+        bids = (book.bids if n is None else book.bids[:n]) if book is not None else ()
+        asks = (book.asks if n is None else book.asks[:n]) if book is not None else ()
+        if self._levels == (bids, asks):
+            return  # a new view object of the same book
+        self._levels = (bids, asks)
+        self.redraws += 1
+        self.bid_curve.setData(*depth_xy(bids, bids=True))
+        self.ask_curve.setData(*depth_xy(asks, bids=False))
+        if bids and asks:
+            self.mid_line.setValue(float((bids[0][0] + asks[0][0]) / 2))
+            self.mid_line.show()
+        else:
+            self.mid_line.hide()
+
+    @Slot(str)
+    def _on_symbol_changed(self, _symbol: str) -> None:
+        self._levels = None
+        if self._snap is not None:
+            self.apply_snapshot(self._snap)
