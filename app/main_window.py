@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QToolBar,
     QWidget,
 )
@@ -52,7 +53,9 @@ from widgets.ladder import LadderWidget
 from widgets.log_panel import LogPanel
 from widgets.order_ticket import OrderTicket
 from widgets.orders import OrdersView
+from widgets.panic import PanicButton
 from widgets.positions import PositionsView
+from widgets.risk_panel import RiskPanel
 from widgets.selection import SymbolSelection
 from widgets.status_bar import StatusBar
 from widgets.trades_tape import TradesTapeWidget
@@ -146,8 +149,10 @@ class MainWindow(QMainWindow):
             ("log", "Log", self.log_panel),
         ):
             self._make_dock(name, title, widget)
+        self._safety_controls()
         self.apply_default_layout()
         self.restore_settings()
+        self.toolbar.show()  # a layout saved with the toolbar hidden must not hide PANIC
 
         self.log_panel.attach()  # root logger: engine, app and widget records all show here
         if log_file is not None:
@@ -191,6 +196,17 @@ class MainWindow(QMainWindow):
         self.toolbar.addWidget(self.symbol_combo)
         self.toolbar.addSeparator()
         self.view_menu.insertAction(self._view_menu_end, self.toolbar.toggleViewAction())
+
+    def _safety_controls(self) -> None:
+        """PANIC at the right end of the toolbar (which can no longer be hidden); the risk dock."""
+        spacer = QWidget(self.toolbar)
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.add_toolbar_widget(spacer)
+        self.panic_button = PanicButton(self.client, self.toolbar, shortcut_parent=self)
+        self.add_toolbar_widget(self.panic_button)
+        self.toolbar.toggleViewAction().setEnabled(False)
+        self.risk_panel = RiskPanel(self.client)
+        self.add_dock("risk", self.risk_panel, Area.RightDockWidgetArea, title="Risk")
 
     def _make_dock(self, name: str, title: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -50,6 +50,9 @@ class EngineConfig:
     candle_seconds: int = 60
     snapshot_hz: float = 50.0
     lock_data_dir: bool = True
+    # The GUI thread shares the GIL with the engine; a 1 ms switch interval (default 5 ms)
+    # bounds how long a book update can wait for the interpreter. None leaves it alone.
+    gil_switch_interval_s: float | None = 0.001
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -81,7 +82,7 @@ _MARKET_STEP_S = 0.005
 _LAG_PROBE_S = 0.02
 _RISK_EVERY_NS = 100_000_000
 _STATS_EVERY_NS = 500_000_000
-_EQUITY_HISTORY_EVERY_NS = 60 * _NS
+_EQUITY_HISTORY_EVERY_NS = 30 * _NS
 _PANIC_MAX_ATTEMPTS = 5
 _PANIC_ATTEMPT_TIMEOUT_S = 2.0
 
@@ -129,6 +130,10 @@ class Engine:
         self._risk: RiskEngine = RiskEngine()
         self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
         self._orders: dict[str, Order] = {}
+        # Views of open orders are refreshed only for orders that changed since the last read.
+        self._dirty_orders: set[str] = set()
+        self._view_dict: dict[str, OrderView] = {}
+        self._order_views: Mapping[str, OrderView] = frozen_map({})
         self._recent_orders: deque[OrderView] = deque(maxlen=200)
         self._fills: deque[Fill] = deque(maxlen=500)
         self._fills_cache: tuple[Fill, ...] = ()
@@ -152,6 +157,8 @@ class Engine:
         self._last_equity_ns = 0
         self._book_view_cache: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._event_t0 = 0
+        self.fill_latency_ns: deque[int] = deque(maxlen=10_000)
         self._audit_log: deque[Mapping[str, str]] = deque(maxlen=200)
         self._audit_cache: tuple[Mapping[str, str], ...] = ()
         self._risk_day = ""
@@ -162,6 +169,9 @@ class Engine:
         """Start the engine thread and wait until it is ready (or raise why it could not start)."""
         if self._thread is not None:
             raise RuntimeError("engine already started")
+        interval = self.config.gil_switch_interval_s
+        if interval is not None and interval < sys.getswitchinterval():
+            sys.setswitchinterval(interval)
         self._thread = threading.Thread(target=self._thread_main, name="tradedeck-engine")
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -346,7 +356,13 @@ class Engine:
         for view in restored.open_orders:
             order = _order_from_view(view)
             self._orders[order.order_id] = order
+            self._dirty_orders.add(order.order_id)
             self._broker.restore(order)
+            if not order.status.is_open:  # a market order cut off by the restart
+                self._orders.pop(order.order_id)
+                view_closed = order.view()
+                self._store.record_order_event(view_closed, "cancelled", order.reason, now)
+                self._recent_orders.append(view_closed)
 
         self._restore_risk(now)
         self._audit_log.extend(frozen_map(e) for e in self._store.risk_audit(200))
@@ -389,10 +405,11 @@ class Engine:
                 if not self._feed_paused:
                     events = sim.step_until(now)
                     for ev in events:
+                        self._event_t0 = time.perf_counter_ns()
                         self._on_market_event(ev)
                         result = broker.on_market(ev)
                         if result.events or result.market:
-                            self._handle_broker(result)
+                            self._handle_broker(result, from_market=True)
                 result = broker.advance(now)
                 if result.events or result.market:
                     self._handle_broker(result)
@@ -418,6 +435,7 @@ class Engine:
             self._refresh_stats(now)
         if now - self._last_equity_ns >= _EQUITY_HISTORY_EVERY_NS:
             self._last_equity_ns = now
+            self._persist("checkpoint", lambda s: s.checkpoint())
             acct = self._portfolio.account_view(self._marks())
             self._persist(
                 "account snapshot",
@@ -565,6 +583,7 @@ class Engine:
         order.transition(OrderStatus.ACCEPTED, now)
         self._risk.record_submitted(now)
         self._orders[order.order_id] = order
+        self._dirty_orders.add(order.order_id)
         view = order.view()
         self._persist("order", lambda s: s.record_order_event(view, "accepted", "", now))
         accepted = OrderAccepted(order=view, ts_ns=now)
@@ -611,6 +630,7 @@ class Engine:
             order.transition(OrderStatus.CANCELLED, now, reason)
         order.reason = reason
         self._orders.pop(order_id, None)
+        self._dirty_orders.add(order_id)
         view = order.view()
         self._persist("order", lambda s: s.record_order_event(view, "cancelled", reason, now))
         self._recent_orders.append(view)
@@ -634,7 +654,9 @@ class Engine:
 
     # ------------------------------------------------------------------ broker results
 
-    def _handle_broker(self, result: BrokerResult) -> None:
+    def _handle_broker(self, result: BrokerResult, *, from_market: bool = False) -> None:
+        for bev in result.events:
+            self._dirty_orders.add(bev.order.order_id)
         for mev in result.market:
             if isinstance(mev, TradeTick):
                 self._record_trade(mev)
@@ -643,6 +665,9 @@ class Engine:
         for ev in result.events:
             if isinstance(ev, BrokerFill):
                 self._on_fill(ev.order, ev.fill)
+                if from_market:
+                    # Book update received -> fill matched, persisted and published.
+                    self.fill_latency_ns.append(time.perf_counter_ns() - self._event_t0)
             elif isinstance(ev, BrokerRested):
                 pending = self._futures.pop(ev.order.order_id, None)
                 if pending is not None:
@@ -665,6 +690,7 @@ class Engine:
         )
         self._fills.append(fill)
         self._fills_cache = tuple(self._fills)
+        self._dirty_orders.add(order.order_id)
         if not order.status.is_open:
             self._orders.pop(order.order_id, None)
             self._recent_orders.append(view)
@@ -680,6 +706,7 @@ class Engine:
     def _on_closed(self, order: Order, kind: str, reason: str) -> None:
         now = time.time_ns()
         self._orders.pop(order.order_id, None)
+        self._dirty_orders.add(order.order_id)
         view = order.view()
         self._persist("order", lambda s: s.record_order_event(view, kind, reason, now))
         self._recent_orders.append(view)
@@ -703,7 +730,7 @@ class Engine:
             start_of_day_equity=self._portfolio.start_of_day_equity,
             positions={s: p.qty for s, p in self._portfolio.positions.items()},
             marks=self._marks(),
-            open_orders=[o.view() for o in self._orders.values()],
+            open_orders=tuple(self._open_order_views().values()),
             last_book_ns=dict(self._last_book_ns),
             now_ns=now,
             instruments=self.instruments,
@@ -987,6 +1014,18 @@ class Engine:
             except Exception:
                 log.exception("event listener failed")
 
+    def _open_order_views(self) -> Mapping[str, OrderView]:
+        if self._dirty_orders:
+            for oid in self._dirty_orders:
+                order = self._orders.get(oid)
+                if order is None:
+                    self._view_dict.pop(oid, None)
+                else:
+                    self._view_dict[oid] = order.view()
+            self._dirty_orders.clear()
+            self._order_views = frozen_map(self._view_dict)
+        return self._order_views
+
     def _next_order_id(self) -> str:
         self._order_seq += 1
         return f"O-{self._order_seq:06d}"
@@ -1047,7 +1086,7 @@ class Engine:
             positions=frozen_map(
                 {s: p.view(marks.get(s)) for s, p in self._portfolio.positions.items()}
             ),
-            orders=frozen_map({oid: o.view() for oid, o in self._orders.items()}),
+            orders=self._open_order_views(),
             recent_orders=tuple(self._recent_orders),
             fills=self._fills_cache,
             account=self._portfolio.account_view(marks),

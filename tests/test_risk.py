@@ -255,6 +255,17 @@ def test_order_already_in_open_orders_is_not_counted_twice() -> None:
     assert engine(max_order_notional=100000).check_order(order, ctx) is None  # 45%, not 90%
 
 
+def test_limit_price_through_mid_counts_as_an_equity_loss() -> None:
+    eng = engine(max_position_pct=24, max_order_notional=100000)
+    assert eng.check_order(make_order("buy", "0.4", price="60000"), make_ctx()) is None  # 24%
+    # Filled at 63000 the buy pays 1200 over mid: 24000 / 98800 is over 24%.
+    denial = eng.check_order(make_order("buy", "0.4", price="63000"), make_ctx())
+    assert denial is not None
+    assert (denial.limit, denial.value) == ("max_position_pct", "24.29")
+    # A sell limit above mid rests: no adverse gap.
+    assert eng.check_order(make_order("sell", "0.4", price="63000"), make_ctx()) is None
+
+
 def test_max_gross_exposure_pct() -> None:
     eng = engine(max_gross_exposure_pct=100)
     ctx = make_ctx(positions={ETH: D(15), SOL: D(-300)})  # 45% + 45%

@@ -226,6 +226,8 @@ class CandleChartWidget(QWidget):
         self.graphics.ci.layout.setRowStretchFactor(0, 4)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         self.volume_plot.setXLink(self.price_plot)
+        theme.cache_axes(self.price_plot)
+        theme.cache_axes(self.volume_plot)
         for plot in (self.price_plot, self.volume_plot):
             plot.showGrid(x=True, y=True, alpha=0.12)
             plot.hideButtons()

@@ -56,6 +56,7 @@ class DepthChartWidget(QWidget):
         self.levels = levels  # (QWidget.depth() is the paint device's colour depth)
         self.plot = pg.PlotWidget(self)
         item = self.plot.getPlotItem()
+        theme.cache_axes(item)
         item.showGrid(x=True, y=True, alpha=0.15)
         item.hideButtons()
         item.setMenuEnabled(False)

@@ -18,6 +18,7 @@ are not shown. Sizes and cumulative sizes are the public book only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,6 +62,9 @@ PRICE_ROLE = Qt.ItemDataRole.UserRole + 3
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _CENTER = Qt.AlignmentFlag.AlignCenter
 _Index = QModelIndex | QPersistentModelIndex
+
+
+RECENTRE_AFTER_S = 10.0
 
 
 class RowKind(StrEnum):
@@ -367,6 +371,9 @@ class LadderWidget(QWidget):
         self._own_orders: Mapping[str, OrderView] | None = None
         self._own: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] = ({}, {})
         self._centred = False
+        # The ladder keeps the spread centred, except for a while after the trader scrolls.
+        self._user_scrolled_at = -1e9
+        self.view.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)
         self.skipped = 0  # frames that cost one tuple comparison only
 
         self._span_spread_row()
@@ -404,7 +411,8 @@ class LadderWidget(QWidget):
             self._own_symbol, self._own_orders = symbol, snap.orders
             self._own = own_levels(snap.orders, symbol)
         self.model.update(book, instrument, *self._own)
-        if not self._centred and book is not None and (book.bids or book.asks):
+        recently_scrolled = time.monotonic() - self._user_scrolled_at < RECENTRE_AFTER_S
+        if book is not None and (book.bids or book.asks) and not recently_scrolled:
             self._centred = True
             self.view.scrollTo(
                 self.model.index(self.model.spread_row, PRICE_COL),
@@ -412,6 +420,10 @@ class LadderWidget(QWidget):
             )
 
     # ------------------------------------------------------------ internals
+    @Slot(int)
+    def _on_user_scroll(self, _action: int) -> None:
+        self._user_scrolled_at = time.monotonic()
+
     def _span_spread_row(self) -> None:
         self.view.clearSpans()
         self.view.setSpan(self.model.spread_row, 0, 1, len(COLUMNS))

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from engine.model.instrument import Instrument
 
@@ -60,6 +62,13 @@ def apply_pyqtgraph_theme() -> None:
 
 # ---------------------------------------------------------------- number formats
 @lru_cache(maxsize=256)
+def cache_axes(plot: Any) -> None:
+    """Render each axis into a pixmap cache: axes then repaint only when their range changes,
+    not on every frame the plot area redraws (text drawing dominated the GUI thread)."""
+    for axis in plot.axes.values():
+        axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def decimals_of(step: Decimal) -> int:
     """Places after the point of a grid step: 0.01 -> 2, 0.00001 -> 5, 1 -> 0, 10 -> 0."""
     exponent = step.normalize().as_tuple().exponent

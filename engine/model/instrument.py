@@ -62,5 +62,13 @@ DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
         _pair("SOL/USDT", "0.01", "0.001", "5"),
         _pair("BNB/USDT", "0.01", "0.001", "5"),
         _pair("XRP/USDT", "0.0001", "0.1", "5"),
+        _pair("ADA/USDT", "0.0001", "0.1", "5"),
+        _pair("DOGE/USDT", "0.00001", "1", "1"),
+        _pair("LTC/USDT", "0.01", "0.001", "5"),
+        _pair("LINK/USDT", "0.01", "0.01", "5"),
+        _pair("TRX/USDT", "0.0001", "0.1", "5"),
+        _pair("DOT/USDT", "0.001", "0.01", "5"),
+        _pair("AVAX/USDT", "0.01", "0.01", "5"),
+        _pair("BCH/USDT", "0.1", "0.001", "5"),
     )
 }

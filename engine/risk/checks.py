@@ -104,7 +104,7 @@ def check_market_data(
     stale_after_s: Decimal,
 ) -> Denial | None:
     """Stale or missing book: no new risk on prices we cannot see."""
-    if last_book_ns is None or mark is None:
+    if last_book_ns is None or mark is None or mark <= 0:
         what = "no book update" if last_book_ns is None else "no mid price (one side empty)"
         return Denial(
             "stale_after_s", "no data", f"{what} for {symbol}: risk-increasing orders refused"

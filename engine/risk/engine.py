@@ -27,8 +27,10 @@ known here and are not counted.
 Trading day
 -----------
 The day starts at ``day_start_hour`` UTC (0 = midnight). At the first ``on_equity`` of a new day
-the baseline rolls to the equity seen then; a daily-loss halt does not lift at rollover (a person
-resets it). Until the engine has a day of its own, the context's ``start_of_day_equity`` is used.
+the baseline rolls to the equity seen then. The engine never lifts a halt by itself, not even a
+daily-loss halt at rollover: that is policy for the caller (after the roll the day's loss is 0, so
+``reset_halt(confirm=True)`` succeeds). Until the engine has a day of its own, the context's
+``start_of_day_equity`` is used.
 """
 
 from __future__ import annotations
@@ -226,10 +228,10 @@ class RiskEngine:
         if denial is not None:
             return denial
         mark = ctx.marks.get(symbol)
-        is_limit = order.type is OrderType.LIMIT and order.price is not None
+        limit_price = order.price if order.type is OrderType.LIMIT else None
         if reducing:
-            if is_limit and mark is not None:
-                return checks.check_price_band(order.price, mark, limits.price_band_pct)  # type: ignore[arg-type]
+            if limit_price is not None and mark is not None and mark > 0:
+                return checks.check_price_band(limit_price, mark, limits.price_band_pct)
             return None
 
         denial = checks.check_market_data(
@@ -242,7 +244,7 @@ class RiskEngine:
         )
         if denial is not None:
             return denial
-        assert mark is not None  # check_market_data refuses a missing mark
+        assert mark is not None  # check_market_data refuses a missing (or non-positive) mark
         equity = ctx.equity
         denial = (
             checks.check_equity(equity)
@@ -253,21 +255,24 @@ class RiskEngine:
             return denial
 
         adverse = ZERO
-        if is_limit:
-            price: Decimal = order.price  # type: ignore[assignment]
+        price = mark
+        if limit_price is not None:
+            price = limit_price
             denial = checks.check_price_band(price, mark, limits.price_band_pct)
             if denial is not None:
                 return denial
             gap = (price - mark) * sign
             if gap > 0:
                 adverse = gap * qty
-        else:
-            price = mark
         denial = checks.check_order_notional(qty * price, limits.max_order_notional)
         if denial is not None:
             return denial
 
         equity_after = equity - adverse
+        if adverse:
+            denial = checks.check_equity(equity_after)
+            if denial is not None:
+                return denial
         qty_after = position + sign * (qty + same_side)
         denial = checks.check_position(
             symbol, qty_after, mark, equity_after, limits.max_position_pct

@@ -33,6 +33,14 @@ _DEFAULTS: dict[str, tuple[str, float, float]] = {
     "SOL": ("87", 0.80, 60_000.0),
     "BNB": ("600", 0.50, 3_000.0),
     "XRP": ("1.40", 0.80, 2_000_000.0),
+    "ADA": ("0.25", 0.70, 3_000_000.0),
+    "DOGE": ("0.11", 0.70, 25_000_000.0),
+    "LTC": ("56", 0.60, 10_000.0),
+    "LINK": ("9.8", 0.70, 80_000.0),
+    "TRX": ("0.35", 0.40, 4_000_000.0),
+    "DOT": ("1.3", 0.75, 200_000.0),
+    "AVAX": ("9.3", 0.75, 70_000.0),
+    "BCH": ("420", 0.60, 600.0),
 }
 _FALLBACK = ("100", 0.80, 10_000.0)
 
@@ -75,7 +83,7 @@ class SimSymbolParams:
     requote_weight: float = 6.0  # touch requotes per level-step of lag behind fair
     pickoff_prob: float = 0.3  # stale quote taken by a market order rather than pulled
     trade_size_tail: float = 1.6  # Pareto tail index of market-order sizes
-    limit_size_sigma: float = 1.1  # lognormal sigma of limit-order sizes
+    limit_size_sigma: float = 1.3  # lognormal sigma of limit-order sizes
     hawkes_branching: float = 0.65  # share of events triggered by earlier events
     hawkes_decay: float = 4.0  # 1/s: clusters last ~0.25 s
     jump_rate_per_hour: float = 2.0
@@ -138,7 +146,7 @@ def derive_params(
     return replace(
         base,
         trade_size_lots=trade_size,
-        base_size_lots=max(1, 2 * trade_size),
+        base_size_lots=max(1, 3 * trade_size),
         volume_per_hour_lots=volume_lots,
     )
 
