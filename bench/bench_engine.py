@@ -26,8 +26,16 @@ from engine import (
 )
 
 TEN = (
-    "BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT",
-    "ADA/USDT", "LTC/USDT", "LINK/USDT", "AVAX/USDT", "BCH/USDT",
+    "BTC/USDT",
+    "ETH/USDT",
+    "SOL/USDT",
+    "BNB/USDT",
+    "XRP/USDT",
+    "ADA/USDT",
+    "LTC/USDT",
+    "LINK/USDT",
+    "AVAX/USDT",
+    "BCH/USDT",
 )
 
 
@@ -53,8 +61,9 @@ def _fill_latency(seconds: float = 20.0) -> tuple[float, float, int]:
                         continue
                     qty = (Decimal(20) / book.best_bid).quantize(inst.lot_size) + inst.lot_size
                     for side, price in (("buy", book.best_bid), ("sell", book.best_ask)):
-                        eng.submit(SubmitOrder(symbol=sym, side=side, type="limit", qty=qty,
-                                               price=price)).result(5)
+                        eng.submit(
+                            SubmitOrder(symbol=sym, side=side, type="limit", qty=qty, price=price)
+                        ).result(5)
                 time.sleep(0.3)
                 if len(eng.snapshot().orders) > 100:
                     eng.submit(CancelAll()).result(5)
@@ -81,11 +90,14 @@ def _panic(rounds: int = 20) -> tuple[float, float, float, int]:
                     inst = snap.instruments[sym]
                     assert mid is not None
                     qty = (Decimal(2000) / mid).quantize(inst.lot_size)
-                    eng.submit(SubmitOrder(symbol=sym, side="buy", type="market", qty=qty)).result(5)
+                    eng.submit(SubmitOrder(symbol=sym, side="buy", type="market", qty=qty)).result(
+                        5
+                    )
                     for k in (1, 2):
                         price = (mid * (1 - Decimal(k) / 100)).quantize(inst.tick_size)
-                        eng.submit(SubmitOrder(symbol=sym, side="buy", type="limit", qty=qty,
-                                               price=price)).result(5)
+                        eng.submit(
+                            SubmitOrder(symbol=sym, side="buy", type="limit", qty=qty, price=price)
+                        ).result(5)
                     time.sleep(0.1)  # stay under the orders/s throttle
                 report = eng.submit(PanicClose()).result(30)
                 assert isinstance(report, PanicCompleted)
@@ -101,14 +113,32 @@ def run() -> list[dict[str, object]]:
     p50, p99, n = _fill_latency()
     panic50, panic99, panic_max, flat = _panic()
     return [
-        {"name": "book update -> paper fill in engine, p50", "value": round(p50, 1), "unit": "us",
-         "target": "", "note": f"{n} fills, includes SQLite commit"},
-        {"name": "book update -> paper fill in engine, p99", "value": round(p99, 1), "unit": "us",
-         "target": "<= 1000"},
-        {"name": "panic-to-flat (10 positions, 20 orders), p50", "value": round(panic50, 1),
-         "unit": "ms", "target": ""},
-        {"name": "panic-to-flat (10 positions, 20 orders), p99", "value": round(panic99, 1),
-         "unit": "ms", "target": "<= 100", "note": f"flat in {flat}/20 rounds, max {panic_max:.1f}"},
+        {
+            "name": "book update -> paper fill in engine, p50",
+            "value": round(p50, 1),
+            "unit": "us",
+            "target": "",
+            "note": f"{n} fills, includes SQLite commit",
+        },
+        {
+            "name": "book update -> paper fill in engine, p99",
+            "value": round(p99, 1),
+            "unit": "us",
+            "target": "<= 1000",
+        },
+        {
+            "name": "panic-to-flat (10 positions, 20 orders), p50",
+            "value": round(panic50, 1),
+            "unit": "ms",
+            "target": "",
+        },
+        {
+            "name": "panic-to-flat (10 positions, 20 orders), p99",
+            "value": round(panic99, 1),
+            "unit": "ms",
+            "target": "<= 100",
+            "note": f"flat in {flat}/20 rounds, max {panic_max:.1f}",
+        },
     ]
 
 

@@ -77,7 +77,10 @@ def test_cancel_from_orders_view(running: tuple[Engine, MainWindow], qtbot: QtBo
     assert bid is not None
     accepted = engine.submit(
         SubmitOrder(
-            symbol="SOL/USDT", side="buy", type="limit", qty=Decimal("1"),
+            symbol="SOL/USDT",
+            side="buy",
+            type="limit",
+            qty=Decimal("1"),
             price=(bid * Decimal("0.98")).quantize(Decimal("0.01")),
         )
     ).result(timeout=5)
@@ -94,7 +97,5 @@ def _positions_text(window: MainWindow, symbol: str) -> str:
     model = window.positions.table.model()
     for row in range(model.rowCount()):
         if model.index(row, 0).data() == symbol:
-            return " ".join(
-                str(model.index(row, c).data()) for c in range(model.columnCount())
-            )
+            return " ".join(str(model.index(row, c).data()) for c in range(model.columnCount()))
     return ""

@@ -55,7 +55,8 @@ def test_books_move_and_snapshot_has_all_symbols(engine: Engine) -> None:
     first = snap.books["BTC/USDT"].seq
     _wait(lambda: engine.snapshot().books["BTC/USDT"].seq > first + 5)
     book = engine.snapshot().books["BTC/USDT"]
-    assert book.best_bid is not None and book.best_ask is not None
+    assert book.best_bid is not None
+    assert book.best_ask is not None
     assert book.best_bid < book.best_ask
     assert engine.snapshot().positions["BTC/USDT"].qty == 0
     assert engine.snapshot().account.equity == Decimal(10000)

@@ -1,0 +1,686 @@
+"""The event-driven bar backtester: strategy -> RiskEngine -> PaperBroker -> Portfolio.
+
+Clock and events
+----------------
+Each bar is four price points on a simulated clock: open at the bar's open time, then low and
+high (in that order if the bar closed up, else high then low) at a third and two thirds of the
+bar, then the close 1 ns before the bar ends. At each point the book becomes the slippage model's
+synthetic book around that price (``engine.backtest.slippage``), and a move from the previous
+point prints one trade, which is how resting limit orders fill (a print of size 0 fills only
+orders strictly beyond its price - "through" - a print of unbounded size also those at it -
+"touch"). Orders reach the book ``latency`` after they are sent, matched by the broker against
+the book at that moment. ``engine.venues.replay`` turns bars into exactly these events for the
+paper-trading path; ``tests/test_backtest_parity.py`` checks both give the same fills.
+
+What makes it fast
+------------------
+The broker, risk engine and portfolio are the live objects, so each order costs what it costs
+live. What is skipped is the work on bars where nothing can happen: the strategy lists the bars
+where it may act (``signal_bars``), resting orders can only fill on a bar whose low/high reaches
+them (found with a vectorised search), and the daily-loss check between events is vectorised
+too (equity only changes with price while the position is constant). A bar is visited only if
+one of these says so, or it is the first bar of a trading day (the risk engine rolls its day
+there, as it does live). The equity curve is rebuilt afterwards from the fills, vectorised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.backtest.config import BacktestConfig
+from engine.backtest.data import Bars, DataReport
+from engine.backtest.slippage import Levels
+from engine.book import OrderBook
+from engine.matching import (
+    BrokerCancelled,
+    BrokerConfig,
+    BrokerFill,
+    BrokerRejected,
+    BrokerResult,
+    FeeSchedule,
+    PaperBroker,
+)
+from engine.messages import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCancelled,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+)
+from engine.model.fill import Fill
+from engine.model.instrument import Instrument
+from engine.model.market import BookSide, TradeTick
+from engine.model.money import ZERO
+from engine.model.orders import Order, OrderSide, OrderStatus, OrderType, OrderView
+from engine.portfolio import Portfolio
+from engine.risk import RiskContext, RiskEngine, RiskLimits, TradingStateChange
+from engine.strategy.base import CancelResult, Strategy, SubmitResult
+from engine.validation import Invalid, validate_order
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+NS_PER_MS: Final = 1_000_000
+NS_PER_DAY: Final = 86_400 * 1_000_000_000
+PRINT_ALL: Final = 1 << 62  # a "touch" print: fills every order at its price, queue or not
+_PROGRESS_STEPS: Final = 100
+
+
+class Cancelled(Exception):
+    """The run was stopped by ``should_stop``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    ts_ns: int
+    state: str
+    reason: str
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """Everything a run produced, exact; ``engine.backtest.result`` turns it into metrics/JSON."""
+
+    bars: Bars
+    instrument: Instrument
+    config: BacktestConfig
+    strategy: dict[str, object]
+    fills: list[Fill] = field(default_factory=list)
+    fill_bars: list[int] = field(default_factory=list)  # bar index at which each fill happened
+    denials: list[OrderDenied] = field(default_factory=list)
+    rejections: list[OrderRejected] = field(default_factory=list)
+    cancels: list[OrderCancelled] = field(default_factory=list)
+    state_changes: list[StateChange] = field(default_factory=list)
+    cash: Decimal = ZERO
+    qty: Decimal = ZERO
+    final_equity: Decimal = ZERO
+    open_orders: list[OrderView] = field(default_factory=list)
+    equity: F64 = field(default_factory=lambda: np.zeros(0))
+    position: F64 = field(default_factory=lambda: np.zeros(0))
+    report: DataReport | None = None
+    points_visited: int = 0
+    elapsed_s: float = 0.0
+
+
+def day_index(time_ms: I64, day_start_hour: int) -> I64:
+    out: I64 = (time_ms * NS_PER_MS - day_start_hour * 3_600_000_000_000) // NS_PER_DAY
+    return out
+
+
+def bar_spans_ns(bars: Bars) -> I64:
+    """Each bar's length on the clock: the interval, cut short by the next bar if sooner."""
+    t = bars.time_ms
+    span = np.full(len(t), bars.interval_ms, dtype=np.int64)
+    if len(t) > 1:
+        span[:-1] = np.minimum(span[:-1], np.diff(t))
+    out: I64 = np.maximum(span, 1) * NS_PER_MS
+    return out
+
+
+def bar_points(
+    bars: Bars, spans: I64, j: int
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """The four (time ns, price ticks) points of bar ``j`` in path order."""
+    t0 = int(bars.time_ms[j]) * NS_PER_MS
+    span = int(spans[j])
+    o, h, lo, c = int(bars.open[j]), int(bars.high[j]), int(bars.low[j]), int(bars.close[j])
+    x1, x2 = (lo, h) if c >= o else (h, lo)
+    return (t0, o), (t0 + span // 3, x1), (t0 + 2 * span // 3, x2), (t0 + span - 1, c)
+
+
+class Backtest:
+    """One run of one strategy over one bar series. Not reusable: build a new one per run."""
+
+    def __init__(
+        self,
+        bars: Bars,
+        strategy: Strategy,
+        config: BacktestConfig | None = None,
+        *,
+        report: DataReport | None = None,
+    ) -> None:
+        if len(bars) == 0:
+            raise ValueError("no bars to backtest")
+        self.bars = bars
+        self.strategy = strategy
+        self.config = config = config or BacktestConfig()
+        self.report = report
+        inst = config.instrument(bars.symbol, bars.tick_size)
+        self.instrument = inst
+        self.symbol = inst.symbol
+        self.instruments = {inst.symbol: inst}
+        self.book = OrderBook(inst)
+        self._fees = FeeSchedule(maker=config.maker_fee, taker=config.taker_fee)
+        self.latency_ns = config.latency_ns(bars.interval_ms)
+        self.broker = PaperBroker(
+            {inst.symbol: self.book},
+            BrokerConfig(fees=self._fees, latency_ns=self.latency_ns, consume_liquidity=False),
+            self._next_fill_id,
+        )
+        limits = config.risk_limits()
+        assert isinstance(limits, RiskLimits)
+        self.risk = RiskEngine(limits, day_start_hour=config.day_start_hour)
+        self.portfolio = Portfolio.new(config.cash, [inst.symbol], currency=inst.quote)
+        self.position_obj = self.portfolio.position(inst.symbol)
+        self.model = config.slippage_model()
+        self.model.prepare(bars, inst)
+        self.print_size = 0 if config.limit_fill == "through" else PRINT_ALL
+        self.record = RunRecord(
+            bars=bars,
+            instrument=inst,
+            config=config,
+            strategy=strategy.describe(),
+            cash=config.cash,
+            report=report,
+        )
+        self.now = int(bars.time_ms[0]) * NS_PER_MS
+        self.j = 0
+        self._orders: dict[str, Order] = {}
+        self._order_seq = 0
+        self._fill_seq = 0
+        self._trade_seq = 0
+        self._book_seq = 0
+        self._bids: Levels = []
+        self._asks: Levels = []
+        self._positions: dict[str, Decimal] = {inst.symbol: ZERO}
+        self._marks: dict[str, Decimal | None] = {inst.symbol: None}
+        self._last_book: dict[str, int] = {inst.symbol: 0}
+        self._resting_dirty = True
+        self._buy_max: int | None = None
+        self._sell_min: int | None = None
+        self._touch_cache: tuple[int, int] = (-1, -1)  # (from bar, next touching bar)
+        # state after each fill, for the vectorised equity curve
+        self._rec_bar: list[int] = []
+        self._rec_cash: list[float] = []
+        self._rec_qty: list[float] = []
+        self.ctx = _Context(self)
+
+    # ------------------------------------------------------------------ ids
+
+    def _next_fill_id(self) -> str:
+        self._fill_seq += 1
+        return f"F-{self._fill_seq:06d}"
+
+    def _next_order_id(self) -> str:
+        self._order_seq += 1
+        return f"O-{self._order_seq:06d}"
+
+    # ------------------------------------------------------------------ the run
+
+    def run(
+        self,
+        progress: Callable[[float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunRecord:
+        t_start = time.perf_counter()
+        bars = self.bars
+        n = len(bars)
+        strategy = self.strategy
+        cfg = self.config
+        strategy.on_start(self.ctx, bars)
+        signals = strategy.signal_bars()
+        sig: list[int] | None = None if signals is None else [int(x) for x in signals]
+        next_open = cfg.fill == "next_open"
+        lo_arr, hi_arr = bars.low, bars.high
+        self._low, self._high = lo_arr, hi_arr
+        days = day_index(bars.time_ms, cfg.day_start_hour)
+        firsts = np.flatnonzero(np.diff(days, prepend=days[0] - 1) != 0).tolist()
+        self._days = days
+        self._next_open = next_open
+        self._unit = float(bars.tick_size)
+        first_idx = np.asarray(firsts, dtype=np.int64)
+        day_ids = days[first_idx]
+        lows = np.minimum.reduceat(lo_arr, first_idx)
+        highs = np.maximum.reduceat(hi_arr, first_idx)
+        self._day_low = dict(zip(day_ids.tolist(), lows.tolist(), strict=True))
+        self._day_high = dict(zip(day_ids.tolist(), highs.tolist(), strict=True))
+        self._spans = bar_spans_ns(bars)
+        opens, closes = bars.open.tolist(), bars.close.tolist()
+        self._opens, self._closes = opens, closes
+
+        si = 0  # pointer into sig (next signal not yet executed)
+        di = 0  # pointer into firsts
+        j = 0
+        step = max(1, n // _PROGRESS_STEPS)
+        next_report = step
+        visited = 0
+        while j < n:
+            if j >= next_report:
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"stopped at bar {j} of {n}")
+                if progress is not None:
+                    progress(j / n)
+                next_report = (j // step + 1) * step
+            # --- the next bar that needs a visit
+            watch = strategy.watch
+            pending = self.broker.next_arrival_ns() is not None
+            if pending or watch or sig is None:
+                nxt = j
+            else:
+                nxt = n
+                while si < len(sig) and (sig[si] + 1 if next_open else sig[si]) < j:
+                    si += 1
+                if si < len(sig):
+                    nxt = sig[si] + 1 if next_open else sig[si]
+            while di < len(firsts) and firsts[di] < j:
+                di += 1
+            if di < len(firsts) and firsts[di] < nxt:
+                nxt = firsts[di]
+            if self._orders and nxt > j:
+                nxt = min(nxt, self._next_touch(j))
+            if nxt > j and self.position_obj.qty:
+                flagged = self._loss_scan(j, nxt)
+                if flagged is not None:
+                    nxt = flagged
+            if nxt >= n:
+                break
+            j = nxt
+            # --- visit bar j
+            decide_open = next_open and j >= 1 and (watch or sig is None or _due(sig, j - 1))
+            decide_close = (not next_open) and (watch or sig is None or _due(sig, j))
+            visited += self._visit(j, decide_open, decide_close)
+            j += 1
+        if progress is not None:
+            progress(1.0)
+        self.j = n - 1
+        strategy.on_stop(self.ctx)
+        return self._finish(visited, time.perf_counter() - t_start)
+
+    def _visit(self, j: int, decide_open: bool, decide_close: bool) -> int:
+        """Process bar ``j``'s points that matter; returns how many were processed.
+
+        The risk engine sees the equity at the first point of each trading day (its day roll)
+        and after every fill, as live; in between it only matters if the daily loss limit could
+        be reached, and on such bars every point is checked.
+        """
+        self.j = j
+        strategy = self.strategy
+        broker = self.broker
+        t0 = int(self.bars.time_ms[j]) * NS_PER_MS
+        span = int(self._spans[j])
+        o, c = self._opens[j], self._closes[j]
+        prev = self._closes[j - 1] if j else None
+        first = j == 0 or self._days[j] != self._days[j - 1]
+        risky = self._loss_at(j)
+        full = broker.next_arrival_ns() is not None or risky or (
+            bool(self._orders) and self._touches(j)
+        )
+        count = 0
+        if self._next_open or full or first:
+            self._point(t0, o, prev, check_equity=first or risky)
+            count += 1
+            if decide_open:
+                strategy.on_bar(self.ctx, j - 1)
+            prev = o
+            full = full or broker.next_arrival_ns() is not None or (
+                bool(self._orders) and self._touches(j)
+            )
+        if full:
+            lo, hi = int(self._low[j]), int(self._high[j])
+            x1, x2 = (lo, hi) if c >= o else (hi, lo)
+            self._point(t0 + span // 3, x1, prev, check_equity=risky)
+            self._point(t0 + 2 * span // 3, x2, x1, check_equity=risky)
+            prev = x2
+            count += 2
+        if full or decide_close:
+            self._point(t0 + span - 1, c, prev if full else None, check_equity=risky)
+            count += 1
+            if decide_close:
+                strategy.on_bar(self.ctx, j)
+        return count
+
+    def _point(self, t: int, p: int, prev: int | None, *, check_equity: bool) -> None:
+        """One price point: arrivals before it, the new book, the print, arrivals at it."""
+        broker = self.broker
+        pending = broker.next_arrival_ns() is not None
+        if pending:
+            self._handle(broker.advance(t - 1))
+        self._set_book(*self.model.book_at(p, self.j), t)
+        self.now = t
+        if prev is not None and p != prev and self._orders:
+            self._trade_seq += 1
+            side = OrderSide.SELL if p < prev else OrderSide.BUY
+            tick = TradeTick(self.symbol, p, self.print_size, side, self._trade_seq, t)
+            self._handle(broker.on_market(tick))
+        if pending:
+            self._handle(broker.advance(t))
+        if check_equity:
+            self._check_equity()
+
+    def _set_book(self, bids: Levels, asks: Levels, t: int) -> None:
+        """Make the book exactly ``bids``/``asks`` (what a snapshot does, level by level)."""
+        book = self.book
+        if bids is not self._bids:
+            old = dict(self._bids)
+            for price, size in bids:
+                if old.pop(price, None) != size:
+                    book.set_level(BookSide.BID, price, size)
+            for price in old:
+                book.set_level(BookSide.BID, price, 0)
+            self._bids = bids
+        if asks is not self._asks:
+            old = dict(self._asks)
+            for price, size in asks:
+                if old.pop(price, None) != size:
+                    book.set_level(BookSide.ASK, price, size)
+            for price in old:
+                book.set_level(BookSide.ASK, price, 0)
+            self._asks = asks
+        self._book_seq += 1
+        book.seq = self._book_seq
+        book.ts_ns = t
+        self._marks[self.symbol] = book.mid()
+        self._last_book[self.symbol] = t
+
+    # ------------------------------------------------------------------ skipping logic
+
+    def _refresh_resting(self) -> None:
+        buys = [
+            o.price
+            for o in self._orders.values()
+            if o.side is OrderSide.BUY and o.type is OrderType.LIMIT and o.price is not None
+        ]
+        sells = [
+            o.price
+            for o in self._orders.values()
+            if o.side is OrderSide.SELL and o.type is OrderType.LIMIT and o.price is not None
+        ]
+        inst = self.instrument
+        self._buy_max = inst.price_to_ticks(max(buys)) if buys else None
+        self._sell_min = inst.price_to_ticks(min(sells)) if sells else None
+        self._resting_dirty = False
+        self._touch_cache = (-1, -1)
+
+    def _touches(self, j: int) -> bool:
+        if self._resting_dirty:
+            self._refresh_resting()
+        through = self.print_size == 0
+        b, a = self._buy_max, self._sell_min
+        lo, hi = int(self._low[j]), int(self._high[j])
+        if b is not None and (lo < b if through else lo <= b):
+            return True
+        return a is not None and (hi > a if through else hi >= a)
+
+    def _next_touch(self, j: int) -> int:
+        """First bar >= j whose range reaches a resting limit order (n if none)."""
+        if self._resting_dirty:
+            self._refresh_resting()
+        start_cached, found = self._touch_cache
+        if start_cached != -1 and start_cached <= j <= found:
+            return found
+        n = len(self._low)
+        b, a = self._buy_max, self._sell_min
+        through = self.print_size == 0
+        start, size = j, 256
+        result = n
+        while start < n:
+            end = min(n, start + size)
+            mask = np.zeros(end - start, dtype=bool)
+            if b is not None:
+                lo = self._low[start:end]
+                mask |= (lo < b) if through else (lo <= b)
+            if a is not None:
+                hi = self._high[start:end]
+                mask |= (hi > a) if through else (hi >= a)
+            hit = np.flatnonzero(mask)
+            if len(hit):
+                result = start + int(hit[0])
+                break
+            start, size = end, size * 2
+        self._touch_cache = (j, result)
+        return result
+
+    def _loss_limit(self) -> tuple[Decimal, Decimal] | None:
+        sod = self.risk.start_of_day_equity
+        if sod is None or sod <= 0:
+            return None
+        return sod, self.risk.limits.max_daily_loss_pct
+
+    def _loss_scan(self, j: int, nxt: int) -> int | None:
+        """First bar in [j, nxt) (one trading day) whose worst point may breach the daily loss
+        limit with the current position (a superset: the visit then checks exactly)."""
+        lim = self._loss_limit()
+        if lim is None:
+            return None
+        sod, pct = lim
+        qty = float(self.position_obj.qty)
+        cash = float(self.portfolio.cash)
+        threshold = float(sod) * (1.0 - float(pct) / 100.0)
+        threshold += abs(threshold) * 1e-9 + 1e-6
+        day = int(self._days[j])
+        bound = self._day_low[day] if qty > 0 else self._day_high[day]
+        if cash + qty * bound * self._unit > threshold:
+            return None
+        end = min(nxt, len(self._low))
+        worst_px = self._low[j:end] if qty > 0 else self._high[j:end]
+        worst = cash + qty * worst_px.astype(np.float64) * self._unit
+        hit = np.flatnonzero(worst <= threshold)
+        return j + int(hit[0]) if len(hit) else None
+
+    def _loss_at(self, j: int) -> bool:
+        if not self.position_obj.qty:
+            return False
+        return self._loss_scan(j, j + 1) is not None
+
+    # ------------------------------------------------------------------ orders
+
+    def _risk_context(self) -> RiskContext:
+        self._positions[self.symbol] = self.position_obj.qty
+        return RiskContext(
+            equity=self.portfolio.equity(self._marks),
+            start_of_day_equity=self.portfolio.start_of_day_equity,
+            positions=self._positions,
+            marks=self._marks,
+            open_orders=[o.view() for o in self._orders.values()],
+            last_book_ns=self._last_book,
+            now_ns=self.now,
+            instruments=self.instruments,
+        )
+
+    def _check_equity(self) -> None:
+        change = self.risk.on_equity(self._risk_context())
+        if change is not None:
+            self._state_changed(change)
+
+    def _state_changed(self, change: TradingStateChange) -> None:
+        self.portfolio.start_of_day_equity = self.risk.start_of_day_equity or ZERO
+        self.record.state_changes.append(
+            StateChange(self.now, change.new_state.value, change.reason)
+        )
+
+    def submit(self, cmd: SubmitOrder) -> SubmitResult:
+        now = self.now
+        checked = validate_order(cmd, self.instruments, self._marks.get(self.symbol))
+        if isinstance(checked, Invalid):
+            denied = OrderDenied(
+                order_id="",
+                client_id=cmd.client_id,
+                symbol=str(cmd.symbol),
+                reason=checked.reason,
+                limit=checked.field,
+                value=checked.value,
+                command=cmd,
+                ts_ns=now,
+            )
+            self.record.denials.append(denied)
+            return denied
+        order = Order(
+            order_id=self._next_order_id(),
+            client_id=cmd.client_id,
+            symbol=checked.instrument.symbol,
+            side=checked.side,
+            type=checked.type,
+            qty=checked.qty,
+            price=checked.price,
+            tif=checked.tif,
+            post_only=bool(cmd.post_only),
+            reduce_only=bool(cmd.reduce_only),
+            source=cmd.source,
+            ts_created=now,
+            ts_updated=now,
+        )
+        denial = self.risk.check_order(order, self._risk_context())
+        if denial is not None:
+            order.transition(OrderStatus.DENIED, now, denial.reason)
+            denied = OrderDenied(
+                order_id=order.order_id,
+                client_id=order.client_id,
+                symbol=order.symbol,
+                reason=denial.reason,
+                limit=denial.limit,
+                value=denial.value,
+                command=cmd,
+                ts_ns=now,
+            )
+            self.record.denials.append(denied)
+            return denied
+        order.transition(OrderStatus.ACCEPTED, now)
+        self.risk.record_submitted(now)
+        self._orders[order.order_id] = order
+        self._resting_dirty = True
+        settled = self._handle(self.broker.submit(order, now), order)
+        if settled is not None:
+            return settled
+        return OrderAccepted(order=order.view(), ts_ns=now)
+
+    def cancel(self, cmd: CancelOrder) -> CancelResult:
+        now = self.now
+        order = self.broker.cancel(cmd.order_id, now) if cmd.order_id in self._orders else None
+        if order is None:
+            return CancelRejected(
+                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
+            )
+        if order.status is not OrderStatus.CANCELLED:
+            order.transition(OrderStatus.CANCELLED, now, "cancelled by strategy")
+        self._orders.pop(order.order_id, None)
+        self._resting_dirty = True
+        event = OrderCancelled(order=order.view(), reason="cancelled by strategy", ts_ns=now)
+        self.record.cancels.append(event)
+        return event
+
+    def _handle(
+        self, result: BrokerResult, submitted: Order | None = None
+    ) -> OrderFilled | OrderCancelled | OrderRejected | None:
+        """Apply broker events; returns the event that settled ``submitted`` if one did."""
+        settled: OrderFilled | OrderCancelled | OrderRejected | None = None
+        for ev in result.events:
+            if isinstance(ev, BrokerFill):
+                filled = self._on_fill(ev.order, ev.fill)
+                if ev.order is submitted and not ev.order.status.is_open:
+                    settled = filled
+            elif isinstance(ev, BrokerCancelled | BrokerRejected):
+                closed = self._on_closed(ev.order, ev.reason, isinstance(ev, BrokerCancelled))
+                if ev.order is submitted:
+                    settled = closed
+                else:
+                    self.strategy.on_order(self.ctx, closed)
+        return settled
+
+    def _on_fill(self, order: Order, fill: Fill) -> OrderFilled:
+        self.portfolio.apply_fill(fill)
+        rec = self.record
+        rec.fills.append(fill)
+        rec.fill_bars.append(self.j)
+        self._rec_bar.append(self.j)
+        self._rec_cash.append(float(self.portfolio.cash))
+        self._rec_qty.append(float(self.position_obj.qty))
+        if not order.status.is_open:
+            self._orders.pop(order.order_id, None)
+            self._resting_dirty = True
+        event = OrderFilled(order=order.view(), fill=fill, ts_ns=fill.ts_event)
+        self.strategy.on_fill(self.ctx, fill)
+        self._check_equity()
+        return event
+
+    def _on_closed(self, order: Order, reason: str, cancelled: bool) -> OrderCancelled | OrderRejected:
+        self._orders.pop(order.order_id, None)
+        self._resting_dirty = True
+        view = order.view()
+        if cancelled:
+            c = OrderCancelled(order=view, reason=reason, ts_ns=self.now)
+            self.record.cancels.append(c)
+            return c
+        r = OrderRejected(order=view, reason=reason, ts_ns=self.now)
+        self.record.rejections.append(r)
+        return r
+
+    # ------------------------------------------------------------------ results
+
+    def _finish(self, visited: int, elapsed: float) -> RunRecord:
+        rec = self.record
+        bars = self.bars
+        n = len(bars)
+        idx = np.searchsorted(np.asarray(self._rec_bar, dtype=np.int64), np.arange(n), "right") - 1
+        cash = np.concatenate(([float(self.config.cash)], np.asarray(self._rec_cash)))[idx + 1]
+        qty = np.concatenate(([0.0], np.asarray(self._rec_qty)))[idx + 1]
+        rec.equity = cash + qty * bars.floats("close")
+        rec.position = qty
+        rec.cash = self.portfolio.cash
+        rec.qty = self.position_obj.qty
+        last = bars.price(int(bars.close[-1]))
+        rec.final_equity = rec.cash + rec.qty * last
+        rec.open_orders = [o.view() for o in self._orders.values()]
+        rec.points_visited = visited
+        rec.elapsed_s = elapsed
+        return rec
+
+
+def _due(sig: list[int], i: int) -> bool:
+    from bisect import bisect_left
+
+    k = bisect_left(sig, i)
+    return k < len(sig) and sig[k] == i
+
+
+class _Context:
+    """The strategy's view of the backtest (``engine.strategy.base.StrategyContext``)."""
+
+    __slots__ = ("_bt",)
+
+    def __init__(self, bt: Backtest) -> None:
+        self._bt = bt
+
+    @property
+    def now_ns(self) -> int:
+        return self._bt.now
+
+    @property
+    def instrument(self) -> Instrument:
+        return self._bt.instrument
+
+    @property
+    def fees(self) -> FeeSchedule:
+        return self._bt._fees
+
+    def submit(self, cmd: SubmitOrder) -> SubmitResult:
+        return self._bt.submit(cmd)
+
+    def cancel(self, cmd: CancelOrder) -> CancelResult:
+        return self._bt.cancel(cmd)
+
+    def position(self) -> Decimal:
+        return self._bt.position_obj.qty
+
+    def cash(self) -> Decimal:
+        return self._bt.portfolio.cash
+
+    def best_bid(self) -> Decimal | None:
+        b = self._bt.book.best_bid()
+        return None if b is None else self._bt.instrument.ticks_to_price(b[0])
+
+    def best_ask(self) -> Decimal | None:
+        a = self._bt.book.best_ask()
+        return None if a is None else self._bt.instrument.ticks_to_price(a[0])
+
+    def open_orders(self) -> list[OrderView]:
+        return [o.view() for o in self._bt._orders.values()]
