@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -62,7 +62,7 @@ from widgets.trades_tape import TradesTapeWidget
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1  # bump when the dock set changes incompatibly: old saved layouts are ignored
+STATE_VERSION = 2  # bump when the dock set changes incompatibly: old saved layouts are ignored
 KEY_GEOMETRY = "main_window/geometry"
 KEY_STATE = "main_window/state"
 KEY_SYMBOL = "main_window/symbol"
@@ -110,6 +110,8 @@ class MainWindow(QMainWindow):
         self._symbols: tuple[str, ...] = ()
         self._connected = False
         self._extra_areas: dict[str, Qt.DockWidgetArea] = {}  # docks from add_dock
+        self._tab_targets: dict[str, str] = {}
+        self._default_sizes_pending = False  # add_dock panels shown as a tab beside a dock
 
         # Qt calls a main window without a central widget unsupported; docks take all the room
         # around this hidden placeholder.
@@ -151,7 +153,9 @@ class MainWindow(QMainWindow):
             self._make_dock(name, title, widget)
         self._safety_controls()
         self.apply_default_layout()
-        self.restore_settings()
+        if not self.restore_settings():
+            # First run: a dock only takes a width once the window is on screen.
+            QTimer.singleShot(0, self, self._size_side_docks)
         self.toolbar.show()  # a layout saved with the toolbar hidden must not hide PANIC
 
         self.log_panel.attach()  # root logger: engine, app and widget records all show here
@@ -202,11 +206,21 @@ class MainWindow(QMainWindow):
         spacer = QWidget(self.toolbar)
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.add_toolbar_widget(spacer)
+        self.trading_state_label = QLabel("STARTING", self.toolbar)
+        self.trading_state_label.setObjectName("tradingStateLabel")
+        self.trading_state_label.setStyleSheet(
+            "QLabel { color: #101215; background: #7d838d; border-radius: 4px;"
+            " padding: 3px 10px; font-weight: bold; }"
+        )
+        self._shown_state: tuple[str, str] | None = None
+        self.add_toolbar_widget(self.trading_state_label)
         self.panic_button = PanicButton(self.client, self.toolbar, shortcut_parent=self)
         self.add_toolbar_widget(self.panic_button)
         self.toolbar.toggleViewAction().setEnabled(False)
         self.risk_panel = RiskPanel(self.client)
-        self.add_dock("risk", self.risk_panel, Area.RightDockWidgetArea, title="Risk")
+        self.add_dock(
+            "risk", self.risk_panel, Area.RightDockWidgetArea, title="Risk", tabify_with="account"
+        )
 
     def _make_dock(self, name: str, title: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -243,18 +257,54 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         d["positions"].raise_()
+        self._default_sizes_pending = True
+        self._apply_default_sizes()
+        # Panels added later through add_dock go back where they were added: a tab beside
+        # their target dock, or their own area.
+        for name, area in self._extra_areas.items():
+            target = self._tab_targets.get(name)
+            if target in self.docks:
+                self.tabifyDockWidget(self.docks[target], self.docks[name])
+            else:
+                self.addDockWidget(area, self.docks[name])
+            self.docks[name].show()
+        self._size_side_docks()
+
+    def _apply_default_sizes(self) -> None:
+        """Column and row proportions of the default layout, scaled to the window.
+
+        Qt shares dock space by size hints until the window has its real size, so this runs
+        again once the window is shown (``showEvent``).
+        """
+        d = self.docks
+        width = max(self.width(), 1200)
         self.resizeDocks(
-            [d["ladder"], d["candles"], d["ticket"]], [410, 820, 360], Qt.Orientation.Horizontal
+            [d["ladder"], d["candles"], d["ticket"]],
+            [int(width * 0.24), int(width * 0.52), int(width * 0.24)],
+            Qt.Orientation.Horizontal,
         )
         self.resizeDocks(
             [d["ladder"], d["trades"], d["candles"], d["depth"], d["positions"]],
             [420, 260, 480, 200, 220],
             Qt.Orientation.Vertical,
         )
-        # Panels added later through add_dock go back to the area they were added in.
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._default_sizes_pending:
+            self._default_sizes_pending = False
+            QTimer.singleShot(0, self._apply_default_sizes)
+
+    def _size_side_docks(self) -> None:
+        """Side panels from add_dock get the width they ask for, not whatever is left over."""
         for name, area in self._extra_areas.items():
-            self.addDockWidget(area, self.docks[name])
-            self.docks[name].show()
+            if name in self._tab_targets:
+                continue
+            if area in (Area.LeftDockWidgetArea, Area.RightDockWidgetArea):
+                dock = self.docks[name]
+                self.resizeDocks(
+                    [dock], [dock.widget().sizeHint().width()], Qt.Orientation.Horizontal
+                )
 
     # -------------------------------------------------------- hooks for later panels
 
@@ -269,6 +319,7 @@ class MainWindow(QMainWindow):
         area: Qt.DockWidgetArea = Area.RightDockWidgetArea,
         *,
         title: str | None = None,
+        tabify_with: str | None = None,
     ) -> QDockWidget:
         """Add a panel in its own dock (View menu entry, saved layout, snapshots if it wants them).
 
@@ -279,8 +330,12 @@ class MainWindow(QMainWindow):
             raise ValueError(f"a dock named {name!r} already exists")
         dock = self._make_dock(name, title or name.replace("_", " ").capitalize(), widget)
         self._extra_areas[name] = area
+        if tabify_with is not None:
+            self._tab_targets[name] = tabify_with
         if not self.restoreDockWidget(dock):
             self.addDockWidget(area, dock)
+            if tabify_with in self.docks:
+                self.tabifyDockWidget(self.docks[tabify_with], dock)
         if self._last_snap is not None and callable(getattr(widget, "apply_snapshot", None)):
             self._apply_to(name, widget, self._last_snap)
         return dock
@@ -329,6 +384,20 @@ class MainWindow(QMainWindow):
                 continue
             self._apply_to(name, view, snap)
         self.status.apply_snapshot(snap)
+        self._show_trading_state(snap.risk.state, snap.risk.reason)
+
+    def _show_trading_state(self, state: str, reason: str) -> None:
+        """The trading state stays visible in the toolbar whichever docks are open."""
+        if (state, reason) == self._shown_state:
+            return
+        self._shown_state = (state, reason)
+        colour = {"ACTIVE": "#26a69a", "REDUCING": "#e0b341"}.get(state, "#ef5350")
+        self.trading_state_label.setText(f"{state}" + (f": {reason}" if reason else ""))
+        self.trading_state_label.setToolTip(reason or "trading normally")
+        self.trading_state_label.setStyleSheet(
+            f"QLabel {{ color: #101215; background: {colour}; border-radius: 4px;"
+            " padding: 3px 10px; font-weight: bold; }"
+        )
 
     def _apply_to(self, name: str, view: Any, snap: EngineSnapshot) -> None:
         try:
@@ -403,6 +472,8 @@ class MainWindow(QMainWindow):
             self._default_size()
         if isinstance(state, QByteArray | bytes) and state:
             restored = self.restoreState(QByteArray(state), STATE_VERSION) and restored
+        if restored:
+            self._default_sizes_pending = False  # the trader's own layout wins
         return restored
 
     def _default_size(self) -> None:

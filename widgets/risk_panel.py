@@ -10,6 +10,7 @@ can say *why* a value is refused before anything leaves the GUI (the engine chec
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from PySide6.QtCore import QLocale, QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtCore import QLocale, QSignalBlocker, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -95,6 +96,12 @@ class LimitSpec:
     decimals: int
     step: float
     tooltip: str
+
+    @property
+    def short(self) -> str:
+        """Grid label under the "Limits (maximum)" title: "Max leverage" -> "Leverage"."""
+        rest = self.label.removeprefix("Max ")
+        return rest[:1].upper() + rest[1:]
 
 
 LIMIT_SPECS: tuple[LimitSpec, ...] = (
@@ -363,13 +370,18 @@ def _make_editor(spec: LimitSpec, parent: QWidget) -> LimitSpin:
     editor.setSuffix(spec.suffix)
     editor.setAlignment(Qt.AlignmentFlag.AlignRight)
     editor.setAccelerated(True)
+    editor.setMinimumWidth(116)  # its own hint fits "1000000.00 USDT": too wide for a side dock
     editor.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToPreviousValue)
-    editor.setToolTip(
+    editor.setToolTip(editor_tooltip(spec))
+    editor.setEnabled(False)  # until the engine has told us its limits
+    return editor
+
+
+def editor_tooltip(spec: LimitSpec) -> str:
+    return (
         f"{spec.tooltip}\nAllowed: {fmt_limit(FLOORS[spec.name])} to "
         f"{fmt_limit(CEILINGS[spec.name])}{spec.suffix} (hard ceiling)"
     )
-    editor.setEnabled(False)  # until the engine has told us its limits
-    return editor
 
 
 def editor_value(editor: LimitSpin) -> LimitValue:
@@ -442,26 +454,25 @@ class _UsageRow:
         self.bar = QProgressBar(parent)
         self.bar.setObjectName(f"usage_{key}")
         self.bar.setRange(0, 1000)
+        self.bar.setMinimumWidth(60)
         self.bar.setTextVisible(True)
         self.bar.setProperty("level", "")
-        self.detail = QLabel("", parent)
-        self.detail.setProperty("role", "muted")
-        self.detail.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.detail = ""  # amount used / limit, as a tooltip: the dock is narrow
         self.fraction: float | None = None
         self._limit_shown: LimitValue | None = None
 
     def widgets(self) -> tuple[QWidget, ...]:
-        return (self.label, self.bar, self.detail)
+        return (self.label, self.bar)
 
     def show_value(self, fraction: float, limit: LimitValue | None) -> None:
         if fraction == self.fraction and limit == self._limit_shown:
             return
         self.fraction = fraction
         self._limit_shown = limit
-        finite = fraction == fraction and fraction not in (float("inf"), float("-inf"))
+        finite = math.isfinite(fraction)  # inf: exposure with no equity left
         shown = max(0.0, fraction) if finite else 1.0
         self.bar.setValue(min(1000, round(shown * 1000)))
-        self.bar.setFormat(f"{shown:.0%}" if finite else "∞")
+        self.bar.setFormat(f"{shown:.0%}" if finite else "n/a" if math.isnan(fraction) else "∞")
         level = usage_level(shown if finite else float("inf"))
         if self.bar.property("level") != level:
             self.bar.setProperty("level", level)
@@ -469,11 +480,14 @@ class _UsageRow:
                 f"QProgressBar::chunk {{ background-color: {LEVEL_COLORS[level]}; }}"
             )
         if limit is None:
-            self.detail.setText("")
-            return
-        used = shown * float(limit) if finite else float("inf")
-        used_text = "∞" if not finite else f"{used:.0f}" if self.spec.whole else f"{used:,.2f}"
-        self.detail.setText(f"{used_text} / {fmt_limit(limit)}{self.spec.unit}")
+            self.detail = ""
+        else:
+            used = shown * float(limit) if finite else float("inf")
+            used_text = "∞" if not finite else f"{used:.0f}" if self.spec.whole else f"{used:,.2f}"
+            self.detail = f"{used_text} / {fmt_limit(limit)}{self.spec.unit}"
+        tip = f"{self.spec.label}: {self.detail} used" if self.detail else self.spec.label
+        self.label.setToolTip(tip)
+        self.bar.setToolTip(tip)
 
 
 class RiskPanel(QWidget):
@@ -500,7 +514,6 @@ class RiskPanel(QWidget):
         self.state = ""
         self.reason = ""
         self.reset_dialog: QMessageBox | None = None
-        self._reset_confirm: QPushButton | None = None
 
         # -- trading state banner and reset
         self.banner = QLabel("Waiting for the engine…", self)
@@ -516,30 +529,19 @@ class RiskPanel(QWidget):
 
         # -- limit editors
         self.editors: dict[str, LimitSpin] = {}
-        self.engine_labels: dict[str, QLabel] = {}
-        self._limit_labels: dict[str, QLabel] = {}
-        limits_box = QGroupBox("Limits", self)
+        limits_box = QGroupBox("Limits (maximum)", self)
         grid = QGridLayout(limits_box)
+        grid.setContentsMargins(6, 6, 6, 6)
         grid.setColumnStretch(1, 1)
         grid.setVerticalSpacing(3)
-        header = QLabel("engine", limits_box)
-        header.setProperty("role", "muted")
-        grid.addWidget(header, 0, 2, Qt.AlignmentFlag.AlignRight)
-        for row, spec in enumerate(LIMIT_SPECS, start=1):
-            label = QLabel(spec.label, limits_box)
-            label.setToolTip(spec.tooltip)
+        for row, spec in enumerate(LIMIT_SPECS):
+            label = QLabel(spec.short, limits_box)
+            label.setToolTip(f"{spec.label}: {spec.tooltip}")
             editor = _make_editor(spec, limits_box)
-            engine_value = QLabel("", limits_box)
-            engine_value.setProperty("role", "muted")
-            engine_value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            engine_value.setToolTip("Value the engine is enforcing now")
             label.setBuddy(editor)
             grid.addWidget(label, row, 0)
             grid.addWidget(editor, row, 1)
-            grid.addWidget(engine_value, row, 2)
             self.editors[spec.name] = editor
-            self.engine_labels[spec.name] = engine_value
-            self._limit_labels[spec.name] = label
             editor.valueChanged.connect(lambda _v, n=spec.name: self._on_edited(n))
             editor.editingFinished.connect(lambda n=spec.name: self._on_editing_finished(n))
             editor.refused.connect(self._on_refused)
@@ -553,7 +555,7 @@ class RiskPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.apply_button)
-        grid.addLayout(buttons, len(LIMIT_SPECS) + 1, 0, 1, 3)
+        grid.addLayout(buttons, len(LIMIT_SPECS), 0, 1, 2)
         self.check_label = QLabel("", limits_box)
         self.check_label.setObjectName("risk_check")
         self.check_label.setWordWrap(True)
@@ -563,18 +565,19 @@ class RiskPanel(QWidget):
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.check_label.hide()
         self.result_label.hide()
-        grid.addWidget(self.check_label, len(LIMIT_SPECS) + 2, 0, 1, 3)
-        grid.addWidget(self.result_label, len(LIMIT_SPECS) + 3, 0, 1, 3)
+        grid.addWidget(self.check_label, len(LIMIT_SPECS) + 1, 0, 1, 2)
+        grid.addWidget(self.result_label, len(LIMIT_SPECS) + 2, 0, 1, 2)
 
         # -- utilisation
         self.usage: dict[str, _UsageRow] = {}
         self._usage_box = QGroupBox("Utilisation", self)
         self._usage_grid = QGridLayout(self._usage_box)
+        self._usage_grid.setContentsMargins(6, 6, 6, 6)
         self._usage_grid.setColumnStretch(1, 1)
         self._usage_grid.setVerticalSpacing(3)
         self._usage_empty = QLabel("No utilisation reported yet", self._usage_box)
         self._usage_empty.setProperty("role", "muted")
-        self._usage_grid.addWidget(self._usage_empty, 0, 0, 1, 3)
+        self._usage_grid.addWidget(self._usage_empty, 0, 0, 1, 2)
 
         # -- audit log
         self.audit_model = SnapshotTableModel(AUDIT_COLUMNS, key=lambda r: r.key, parent=self)
@@ -606,7 +609,6 @@ class RiskPanel(QWidget):
         body_layout.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(body)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -615,17 +617,22 @@ class RiskPanel(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
-        # Wide enough for label, editor, engine value side by side: a squeezed dock would clip.
-        self.setMinimumWidth(max(360, body.minimumSizeHint().width() + 24))
+        # Preferred width: label, editor and engine value side by side. Only a hint (small
+        # screens may squeeze the dock; the body then scrolls sideways instead of clipping).
+        self._preferred_width = max(360, body.minimumSizeHint().width() + 48)  # + scroll bar
 
         self.apply_button.clicked.connect(self.apply)
         self.revert_button.clicked.connect(self.revert)
         self.reset_button.clicked.connect(self.ask_reset_halt)
         self._update_buttons()
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(self._preferred_width, hint.height())
 
     # -------------------------------------------------------- snapshots
 
@@ -700,7 +707,6 @@ class RiskPanel(QWidget):
         box.setEscapeButton(cancel)
         box.finished.connect(lambda _code, b=box, c=confirm: self._on_reset_dialog_done(b, c))
         self.reset_dialog = box
-        self._reset_confirm = confirm
         box.open()
 
     def _on_reset_dialog_done(self, box: QMessageBox, confirm: QPushButton) -> None:
@@ -708,8 +714,8 @@ class RiskPanel(QWidget):
         box.deleteLater()
         if self.reset_dialog is box:
             self.reset_dialog = None
-            self._reset_confirm = None
         if confirmed:
+            log.warning("halt reset confirmed by the user (was: %s)", self.reason)
             self._say(self.result_label, "Asking the engine to lift the halt…", theme.MUTED)
             self._client.send(ResetHalt(confirm=True), on_done=self._on_reset_answer)
 
@@ -727,7 +733,11 @@ class RiskPanel(QWidget):
     def _set_acked(self, limits: Mapping[str, LimitValue]) -> None:
         self._acked = dict(limits)
         for name, value in self._acked.items():
-            self.engine_labels[name].setText(fmt_limit(value))
+            spec = SPECS[name]
+            self.editors[name].setToolTip(
+                f"{editor_tooltip(spec)}\nEnforced by the engine now: {fmt_limit(value)}"
+                f"{spec.suffix}"
+            )
             if name not in self._edited:
                 self._show_value(name, value)
         for editor in self.editors.values():
@@ -788,11 +798,17 @@ class RiskPanel(QWidget):
             name, reason = next(reversed(self._refusals.items()))
             self._say(self.check_label, f"{SPECS[name].label}: {reason}", ERROR_COLOR)
         elif self._acked is not None and (changes := self.changes()):
+            # The editors show the edits; this line shows what the engine enforces meanwhile.
+            pending = "; ".join(
+                f"{SPECS[k].short} {fmt_limit(self._acked[k])} → {fmt_limit(v)}{SPECS[k].suffix}"
+                for k, v in changes.items()
+            )
             notes = odd_changes(limits_from(self._acked), changes, self._utilisation)
             if notes:
-                self._say(self.check_label, "Check: " + "; ".join(notes), WARNING_COLOR)
+                text = f"To apply: {pending}\nCheck: " + "; ".join(notes)
+                self._say(self.check_label, text, WARNING_COLOR)
             else:
-                self._say(self.check_label, f"{len(changes)} change(s) to apply", theme.MUTED)
+                self._say(self.check_label, f"To apply: {pending}", theme.MUTED)
         else:
             self._say(self.check_label, "", theme.MUTED)
         self._update_buttons()
@@ -825,6 +841,7 @@ class RiskPanel(QWidget):
         self._pending = True
         self._update_buttons()
         self._say(self.result_label, "Sending to the engine…", theme.MUTED)
+        log.info("risk limit update sent: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
         command = UpdateRiskLimits(**cast(dict[str, Any], changes))
         self._client.send(command, on_done=self._on_limits_answer)
         return True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import math
 import re
@@ -370,9 +371,7 @@ def _pick_time(names: list[str]) -> int:
 
 def _pick_volumes(names: list[str], base: str | None) -> tuple[int | None, int | None]:
     """(base volume column, quote volume column) indices, either may be missing."""
-    vol_named = {
-        n[len("volume_") :]: i for i, n in enumerate(names) if n.startswith("volume_")
-    }
+    vol_named = {n[len("volume_") :]: i for i, n in enumerate(names) if n.startswith("volume_")}
     if base is None:
         bases = [k for k in vol_named if k not in _QUOTE_NAMES]
         base = bases[0] if len(bases) == 1 else None
@@ -404,13 +403,81 @@ def _numeric_matrix(lines: list[str], cols: list[int]) -> F64:
         raise DataError(f"unreadable numbers: {exc}") from exc
 
 
+def _numeric_block(
+    path: Path,
+    body: str,
+    names: list[str],
+    symbol: str | None,
+    banner: tuple[str, ...],
+    notes: list[str],
+) -> _Raw:
+    t_idx = _pick_time(names)
+    price_idx = [names.index(c) for c in ("open", "high", "low", "close")]
+    vol_idx, quote_idx = _pick_volumes(names, _base_of(symbol))
+    vols = [i for i in (vol_idx, quote_idx) if i is not None]
+    try:
+        m = np.loadtxt(
+            io.StringIO(body, newline=None),
+            delimiter=",",
+            usecols=[t_idx, *price_idx, *vols],
+            dtype=np.float64,
+            ndmin=2,
+            comments=None,
+        )
+    except ValueError as exc:
+        raise DataError(f"unreadable numbers: {exc}") from exc
+    t_float = m[:, 0]
+    if len(t_float) and np.abs(t_float).max() >= 2**53:
+        t_raw: I64 = np.loadtxt(
+            io.StringIO(body, newline=None),
+            delimiter=",",
+            usecols=[t_idx],
+            dtype=np.int64,
+            ndmin=1,
+            comments=None,
+        )
+    else:
+        t_raw = t_float.astype(np.int64)
+    time_ms, unit = time_units_to_ms(t_raw)
+    if unit != "ms":
+        notes.append(f"time column {names[t_idx]!r} in {unit}, converted to ms")
+    if vol_idx is None:
+        notes.append("no volume column: volume set to 0")
+    return _Raw(
+        path=str(path),
+        source="csv",
+        time_ms=time_ms,
+        open=m[:, 1],
+        high=m[:, 2],
+        low=m[:, 3],
+        close=m[:, 4],
+        volume=m[:, 5] if vol_idx is not None else np.zeros(len(m), dtype=np.float64),
+        quote_volume=m[:, -1] if quote_idx is not None else None,
+        columns=tuple(names),
+        time_column=names[t_idx],
+        banner_lines=banner,
+        notes=notes,
+    )
+
+
 def read_csv_raw(path: Path, symbol: str | None) -> _Raw:
     text = _read_text(path)
-    lines = text.splitlines()
-    header_idx, names = _find_header(lines)
-    banner = tuple(line for line in lines[: max(header_idx, 0)] if line.strip())
-    data = [line for line in lines[header_idx + 1 :] if line.strip()]
+    head = text.split("\n", _BANNER_SCAN + 1)[:_BANNER_SCAN]
+    header_idx, names = _find_header([line.rstrip("\r") for line in head])
+    banner = tuple(line.rstrip("\r") for line in head[: max(header_idx, 0)] if line.strip())
+    body = text.split("\n", header_idx + 1)[-1] if header_idx >= 0 else text
     notes: list[str] = []
+    probe = next((line for line in body.split("\n", 3)[:3] if line.strip()), "").split(",")
+    simple = (
+        names is not None
+        and "symbol" not in names
+        and len(probe) > 1
+        and _is_number(probe[_pick_time(names)])
+    )
+    if simple:  # the common case: numeric times, one symbol: parse the text block at once
+        assert names is not None
+        return _numeric_block(path, body, names, symbol, banner, notes)
+    data = [line for line in body.splitlines() if line.strip()]
     if names is None:
         names = ["open_time", "open", "high", "low", "close", "volume"]
         width = len(data[0].split(",")) if data else 6
@@ -667,9 +734,7 @@ def build_bars(
         vol = np.nan_to_num(raw.volume, nan=0.0)
     notes += unit_notes
 
-    bad_mask = (
-        (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (lo <= 0) | (vol < 0) | (h < lo)
-    )
+    bad_mask = (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (lo <= 0) | (vol < 0) | (h < lo)
     bad_idx = np.flatnonzero(bad_mask)
     bad = tuple(
         BadBar(int(t[i]), _bad_reason(int(o[i]), int(h[i]), int(lo[i]), int(c[i]), float(vol[i])))
@@ -721,31 +786,40 @@ def build_bars(
     return bars, report
 
 
-def _repeated_values(
-    t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64
-) -> tuple[int, list[str]]:
+def _repeated_values(t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64) -> tuple[int, list[str]]:
     """Bars with volume whose whole OHLCV row already appeared at another time.
 
     A traded bar repeating another exactly (to the tick and the last volume digit) is a copy
     made by whoever exported the file, as in the Coinbase export where five hours of November
-    2017 carry the values of the five hours before them.
+    2017 carry the values of the five hours before them. Rows are hashed first (one int64 sort);
+    only rows sharing a hash are compared exactly.
     """
     traded = np.flatnonzero(vol > 0)
     if len(traded) < 2:
         return 0, []
+    cols = (o[traded], h[traded], lo[traded], c[traded], vol[traded].view(np.int64))
+    key = np.zeros(len(traded), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in cols:
+            key = (key ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    same = np.flatnonzero(sk[1:] == sk[:-1])
+    if not len(same):
+        return 0, []
+    cand = np.unique(np.concatenate((order[same], order[same + 1])))
     rec = np.empty(
-        len(traded),
-        dtype=[("o", "i8"), ("h", "i8"), ("l", "i8"), ("c", "i8"), ("v", "f8")],
+        len(cand), dtype=[("o", "i8"), ("h", "i8"), ("l", "i8"), ("c", "i8"), ("v", "i8")]
     )
-    rec["o"], rec["h"], rec["l"] = o[traded], h[traded], lo[traded]
-    rec["c"], rec["v"] = c[traded], vol[traded]
+    for name, col in zip(("o", "h", "l", "c", "v"), cols, strict=True):
+        rec[name] = col[cand]
     _, first, counts = np.unique(rec, return_index=True, return_counts=True)
     n = int((counts - 1).sum())
     if not n:
         return 0, []
-    dup_mask = np.ones(len(traded), dtype=bool)
-    dup_mask[first] = False
-    times = t[traded[dup_mask]]
+    dup = np.ones(len(cand), dtype=bool)
+    dup[first] = False
+    times = np.sort(t[traded[cand[dup]]])
     shown = ", ".join(_iso(int(x)) for x in times[:5])
     return n, [f"repeated OHLCV rows at {shown}{' ...' if n > 5 else ''}"]
 
@@ -961,7 +1035,7 @@ def synthetic_bars(
 
 def write_csv(bars: Bars, path: Path) -> None:
     """Binance-kline-style CSV (``open_time_ms,open,high,low,close,volume``)."""
-    d = -int(bars.tick_size.as_tuple().exponent)  # type: ignore[operator]
+    d = -int(bars.tick_size.as_tuple().exponent)
     scale = 10**d
 
     def fmt(col: I64) -> list[str]:

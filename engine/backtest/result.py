@@ -33,7 +33,6 @@ from engine.backtest import metrics as m
 from engine.backtest.runner import RunRecord
 from engine.model.fill import Fill
 from engine.model.money import ZERO, money
-from engine.model.orders import OrderSide
 
 VERSION = 1
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
@@ -83,7 +82,9 @@ def build_trades(fills: list[Fill], mark: Decimal | None) -> tuple[list[Trade], 
         while qty_left and lots and lots[0].sign != sign:
             lot = lots[0]
             take = min(qty_left, lot.qty)
-            entry_notional = lot.notional if take == lot.qty else money(lot.notional * take / lot.qty)
+            entry_notional = (
+                lot.notional if take == lot.qty else money(lot.notional * take / lot.qty)
+            )
             entry_fee = lot.fee if take == lot.qty else money(lot.fee * take / lot.qty)
             exit_notional = notional_left if take == qty_left else money(f.notional * take / f.qty)
             exit_fee = fee_left if take == qty_left else money(f.fee * take / f.qty)
@@ -268,5 +269,3 @@ def encode(doc: dict[str, Any]) -> bytes:
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
     path.write_bytes(encode(doc))
-
-

@@ -190,8 +190,12 @@ class Backtest:
         self._fill_seq = 0
         self._trade_seq = 0
         self._book_seq = 0
-        self._bids: Levels = []
+        self._bids: Levels = []  # levels written to the book
         self._asks: Levels = []
+        self._want: tuple[Levels, Levels] = ([], [])  # levels of the current point
+        self._book_dirty = False
+        self._book_t = 0
+        self._tick = inst.tick_size
         self._positions: dict[str, Decimal] = {inst.symbol: ZERO}
         self._marks: dict[str, Decimal | None] = {inst.symbol: None}
         self._last_book: dict[str, int] = {inst.symbol: 0}
@@ -264,12 +268,13 @@ class Backtest:
             # --- the next bar that needs a visit
             watch = strategy.watch
             pending = self.broker.next_arrival_ns() is not None
+            if sig is not None:
+                while si < len(sig) and (sig[si] + 1 if next_open else sig[si]) < j:
+                    si += 1
             if pending or watch or sig is None:
                 nxt = j
             else:
                 nxt = n
-                while si < len(sig) and (sig[si] + 1 if next_open else sig[si]) < j:
-                    si += 1
                 if si < len(sig):
                     nxt = sig[si] + 1 if next_open else sig[si]
             while di < len(firsts) and firsts[di] < j:
@@ -286,8 +291,9 @@ class Backtest:
                 break
             j = nxt
             # --- visit bar j
-            decide_open = next_open and j >= 1 and (watch or sig is None or _due(sig, j - 1))
-            decide_close = (not next_open) and (watch or sig is None or _due(sig, j))
+            due = sig is not None and si < len(sig) and sig[si] == (j - 1 if next_open else j)
+            decide_open = next_open and j >= 1 and (watch or sig is None or due)
+            decide_close = (not next_open) and (watch or sig is None or due)
             visited += self._visit(j, decide_open, decide_close)
             j += 1
         if progress is not None:
@@ -312,8 +318,10 @@ class Backtest:
         prev = self._closes[j - 1] if j else None
         first = j == 0 or self._days[j] != self._days[j - 1]
         risky = self._loss_at(j)
-        full = broker.next_arrival_ns() is not None or risky or (
-            bool(self._orders) and self._touches(j)
+        full = (
+            broker.next_arrival_ns() is not None
+            or risky
+            or (bool(self._orders) and self._touches(j))
         )
         count = 0
         if self._next_open or full or first:
@@ -322,8 +330,10 @@ class Backtest:
             if decide_open:
                 strategy.on_bar(self.ctx, j - 1)
             prev = o
-            full = full or broker.next_arrival_ns() is not None or (
-                bool(self._orders) and self._touches(j)
+            full = (
+                full
+                or broker.next_arrival_ns() is not None
+                or (bool(self._orders) and self._touches(j))
             )
         if full:
             lo, hi = int(self._low[j]), int(self._high[j])
@@ -340,26 +350,45 @@ class Backtest:
         return count
 
     def _point(self, t: int, p: int, prev: int | None, *, check_equity: bool) -> None:
-        """One price point: arrivals before it, the new book, the print, arrivals at it."""
+        """One price point: arrivals before it, the new book, the print, arrivals at it.
+
+        The book itself is written lazily (``_sync_book``) the first time something reads it:
+        most points only need the mid, which comes from the model's levels directly.
+        """
         broker = self.broker
         pending = broker.next_arrival_ns() is not None
-        if pending:
-            self._handle(broker.advance(t - 1))
-        self._set_book(*self.model.book_at(p, self.j), t)
+        if pending:  # orders arriving before this point meet the book of the last one
+            self._sync_book()
+            while (due := broker.next_arrival_ns()) is not None and due < t:
+                self.now = due
+                self._handle(broker.advance(due))
+        bids, asks = self.model.book_at(p, self.j)
+        self._want = (bids, asks)
+        self._book_dirty = True
+        self._book_t = t
         self.now = t
+        sym = self.symbol
+        self._marks[sym] = self._tick * (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
+        self._last_book[sym] = t
         if prev is not None and p != prev and self._orders:
             self._trade_seq += 1
             side = OrderSide.SELL if p < prev else OrderSide.BUY
-            tick = TradeTick(self.symbol, p, self.print_size, side, self._trade_seq, t)
+            tick = TradeTick(sym, p, self.print_size, side, self._trade_seq, t)
+            self._sync_book()
             self._handle(broker.on_market(tick))
         if pending:
+            self._sync_book()
             self._handle(broker.advance(t))
         if check_equity:
             self._check_equity()
 
-    def _set_book(self, bids: Levels, asks: Levels, t: int) -> None:
-        """Make the book exactly ``bids``/``asks`` (what a snapshot does, level by level)."""
+    def _sync_book(self) -> None:
+        """Make the book exactly the wanted levels (what a snapshot does, level by level)."""
+        if not self._book_dirty:
+            return
+        self._book_dirty = False
         book = self.book
+        bids, asks = self._want
         if bids is not self._bids:
             old = dict(self._bids)
             for price, size in bids:
@@ -378,9 +407,7 @@ class Backtest:
             self._asks = asks
         self._book_seq += 1
         book.seq = self._book_seq
-        book.ts_ns = t
-        self._marks[self.symbol] = book.mid()
-        self._last_book[self.symbol] = t
+        book.ts_ns = self._book_t
 
     # ------------------------------------------------------------------ skipping logic
 
@@ -548,6 +575,7 @@ class Backtest:
         self.risk.record_submitted(now)
         self._orders[order.order_id] = order
         self._resting_dirty = True
+        self._sync_book()
         settled = self._handle(self.broker.submit(order, now), order)
         if settled is not None:
             return settled
@@ -555,6 +583,7 @@ class Backtest:
 
     def cancel(self, cmd: CancelOrder) -> CancelResult:
         now = self.now
+        self._sync_book()
         order = self.broker.cancel(cmd.order_id, now) if cmd.order_id in self._orders else None
         if order is None:
             return CancelRejected(
@@ -602,7 +631,9 @@ class Backtest:
         self._check_equity()
         return event
 
-    def _on_closed(self, order: Order, reason: str, cancelled: bool) -> OrderCancelled | OrderRejected:
+    def _on_closed(
+        self, order: Order, reason: str, cancelled: bool
+    ) -> OrderCancelled | OrderRejected:
         self._orders.pop(order.order_id, None)
         self._resting_dirty = True
         view = order.view()
@@ -633,13 +664,6 @@ class Backtest:
         rec.points_visited = visited
         rec.elapsed_s = elapsed
         return rec
-
-
-def _due(sig: list[int], i: int) -> bool:
-    from bisect import bisect_left
-
-    k = bisect_left(sig, i)
-    return k < len(sig) and sig[k] == i
 
 
 class _Context:
@@ -675,12 +699,12 @@ class _Context:
         return self._bt.portfolio.cash
 
     def best_bid(self) -> Decimal | None:
-        b = self._bt.book.best_bid()
-        return None if b is None else self._bt.instrument.ticks_to_price(b[0])
+        bids = self._bt._want[0]
+        return self._bt._tick * bids[0][0] if bids else None
 
     def best_ask(self) -> Decimal | None:
-        a = self._bt.book.best_ask()
-        return None if a is None else self._bt.instrument.ticks_to_price(a[0])
+        asks = self._bt._want[1]
+        return self._bt._tick * asks[0][0] if asks else None
 
     def open_orders(self) -> list[OrderView]:
         return [o.view() for o in self._bt._orders.values()]

@@ -240,8 +240,14 @@ class Strategy:
 
     # ------------------------------------------------------------------ callbacks
 
+    def reset(self) -> None:
+        """Clear trading state (not indicators) before a run; ``prepare`` must not touch it,
+        since a streaming host calls ``prepare`` again after every bar."""
+        self.watch = False
+
     def on_start(self, ctx: StrategyContext, bars: Bars) -> None:
         """Before the first bar, with the bars known then (all of them in a backtest)."""
+        self.reset()
         self.prepare(bars)
 
     def on_bar(self, ctx: StrategyContext, i: int) -> None:

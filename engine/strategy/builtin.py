@@ -125,6 +125,9 @@ class Breakout(Strategy):
         self.enter: B = valid & (c > self.upper)
         self.leave: B = valid & (c < self.lower)
         self._signals: I64 = np.flatnonzero(self.enter).astype(np.int64)
+
+    def reset(self) -> None:
+        super().reset()
         self._stop: float | None = None
         self._high_close = 0
 
@@ -242,9 +245,13 @@ class Grid(Strategy):
     def prepare(self, bars: Bars) -> None:
         self.bars = bars
         self._signals: I64 = np.zeros(1 if len(bars) else 0, dtype=np.int64)
+
+    def reset(self) -> None:
+        super().reset()
         self.prices: list[Decimal] = []
         self._armed = False
         self._level_of: dict[str, int] = {}  # order id -> level index
+        self._qty: dict[int, Decimal] = {}
 
     def signal_bars(self) -> I64:
         return self._signals

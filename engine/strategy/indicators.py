@@ -65,14 +65,17 @@ def compare_means(sum_a: I64, n_a: int, sum_b: I64, n_b: int) -> npt.NDArray[np.
     if top >= _INT64_SAFE:
         a = sum_a.astype(object) * n_b
         b = sum_b.astype(object) * n_a
-        return np.sign(a - b).astype(np.int8)
-    return np.sign(sum_a * n_b - sum_b * n_a).astype(np.int8)
+        big: npt.NDArray[np.int8] = np.sign(a - b).astype(np.int8)
+        return big
+    out: npt.NDArray[np.int8] = np.sign(sum_a * n_b - sum_b * n_a).astype(np.int8)
+    return out
 
 
 def true_range(high: I64, low: I64, close: I64) -> I64:
     """max(high, prev close) - min(low, prev close); the first bar uses its own range."""
     prev = shift(close, 1)
-    prev[0] = close[0] if len(close) else 0
+    if len(close):
+        prev[0] = close[0]
     out: I64 = np.maximum(high, prev) - np.minimum(low, prev)
     return out
 

@@ -1,0 +1,275 @@
+"""Backtester speed: 1M synthetic 1-minute bars through the full path, against backtesting.py.
+
+- whole process: ``python -m app.backtest_cli`` (start, load, run, metrics, write the JSON) on a
+  CSV of 1,000,000 bars, timed from spawn to exit, once parsing the CSV (cold) and once reading
+  the parsed bars from the datasets cache (warm); ``python -m app backtest`` too once the lead
+  has wired the sub-command into ``app/main.py``;
+- in-process: ``Backtest.run`` + the result document, and backtesting.py's ``FractionalBacktest``
+  on the same bars with the same rules (commission = fee, trade_on_close False, exclusive
+  orders, all cash), and the ratio;
+- the datasets cache: reload of the 435k-bar BTCUSDT 5m file (when the shared data is there).
+
+Both engines trade the same ``sma_cross`` (10/30, fee 10 bps, no minimum notional since
+backtesting.py has none) and must end with the same equity: the bench checks it, so the
+comparison is of equal work (every signal the account can pay for becomes an order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+N_BARS = 1_000_000
+FAST, SLOW = 10, 30
+FEE = 0.001
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _cli(module: list[str], csv: Path, out: Path, db: Path) -> float:
+    cmd = [
+        sys.executable,
+        "-m",
+        *module,
+        "--data",
+        str(csv),
+        "--symbol",
+        "BTC/USDT",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        f"fast={FAST}",
+        f"slow={SLOW}",
+        "--fee-bps",
+        str(FEE * 10000),
+        "--min-notional",
+        "0",
+        "--json",
+        str(out),
+        "--datasets-db",
+        str(db),
+        "--quiet",
+    ]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+    return time.perf_counter() - t0
+
+
+def _app_has_backtest() -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "backtest", "--help"],
+        cwd=ROOT,
+        env={**_env(), "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.returncode == 0 and "--strategy" in out.stdout
+
+
+def _backtesting_py(bars: Any) -> tuple[float, float, int]:
+    """(seconds, final equity, closed trades) of backtesting.py on ``bars``."""
+    import numpy as np
+    import pandas as pd
+    from backtesting import Strategy
+    from backtesting.lib import FractionalBacktest, crossover
+
+    df = pd.DataFrame(
+        {
+            "Open": bars.floats("open"),
+            "High": bars.floats("high"),
+            "Low": bars.floats("low"),
+            "Close": bars.floats("close"),
+            "Volume": bars.volume,
+        },
+        index=pd.to_datetime(bars.time_ms, unit="ms"),
+    )
+
+    def sma(x: Any, n: int) -> Any:
+        return pd.Series(x).rolling(n).mean().to_numpy()
+
+    class SmaCross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.fast = self.I(sma, self.data.Close, FAST)
+            self.slow = self.I(sma, self.data.Close, SLOW)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                if not self.position:
+                    self.buy(size=float(np.nextafter(1.0, 0.0)))
+            elif crossover(self.slow, self.fast) and self.position:
+                self.position.close()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        bt = FractionalBacktest(
+            df,
+            SmaCross,
+            cash=10_000,
+            commission=FEE,
+            trade_on_close=False,
+            exclusive_orders=True,
+            fractional_unit=1e-5,
+        )
+        stats = bt.run()
+        seconds = time.perf_counter() - t0
+    return seconds, float(stats["Equity Final [$]"]), int(stats["# Trades"])
+
+
+def run() -> list[dict[str, Any]]:
+    from decimal import Decimal
+
+    from engine.backtest.config import BacktestConfig
+    from engine.backtest.data import DatasetCache, load_bars, synthetic_bars, write_csv
+    from engine.backtest.result import encode, result_document
+    from engine.backtest.runner import Backtest
+    from engine.strategy import SmaCross
+
+    rows: list[dict[str, Any]] = []
+    bars = synthetic_bars(N_BARS, seed=11)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        csv = tmpdir / "synthetic_BTCUSDT_1m.csv"
+        write_csv(bars, csv)
+        db = tmpdir / "datasets.db"
+        out = tmpdir / "out.json"
+        cold = _cli(["app.backtest_cli"], csv, out, db)
+        warm = min(_cli(["app.backtest_cli"], csv, out, db) for _ in range(2))
+        rows.append(
+            {
+                "name": "1M bars, whole process, cached data",
+                "value": round(warm, 3),
+                "unit": "s",
+                "target": "<= 2.5",
+                "note": "python -m app.backtest_cli: start, load (datasets cache), run, JSON",
+            }
+        )
+        rows.append(
+            {
+                "name": "1M bars, whole process, parsing the CSV",
+                "value": round(cold, 3),
+                "unit": "s",
+                "target": "",
+                "note": "first run: parse 1M CSV rows and store them in the cache",
+            }
+        )
+        if _app_has_backtest():
+            app_t = min(_cli(["app", "backtest"], csv, out, db) for _ in range(2))
+            rows.append(
+                {
+                    "name": "1M bars, python -m app backtest, cached",
+                    "value": round(app_t, 3),
+                    "unit": "s",
+                    "target": "<= 2.5",
+                    "note": "through app/main.py",
+                }
+            )
+
+        cfg = BacktestConfig(
+            taker_fee=Decimal(str(FEE)), maker_fee=Decimal(str(FEE)), min_notional=Decimal(0)
+        )
+        loaded, _ = load_bars(csv, "BTC/USDT", cache=DatasetCache(db))
+        t0 = time.perf_counter()
+        rec = Backtest(loaded, SmaCross(fast=FAST, slow=SLOW), cfg).run()
+        t_run = time.perf_counter() - t0
+        doc = result_document(rec)
+        encode(doc)
+        t_ours = time.perf_counter() - t0
+    rows.append(
+        {
+            "name": "1M bars, in-process run + metrics + JSON",
+            "value": round(t_ours, 3),
+            "unit": "s",
+            "target": "",
+            "note": f"run {t_run:.3f} s, {len(rec.fills)} fills, {rec.points_visited} points",
+        }
+    )
+    try:
+        t_bt, eq_bt, trades_bt = _backtesting_py(loaded)
+    except ImportError:
+        rows.append(
+            {
+                "name": "backtesting.py",
+                "value": None,
+                "unit": "",
+                "target": "",
+                "note": "pip install backtesting",
+            }
+        )
+    else:
+        ours_eq = float(rec.final_equity)
+        same = math.isclose(eq_bt, ours_eq, rel_tol=1e-6)
+        rows.append(
+            {
+                "name": "backtesting.py, same bars and rules",
+                "value": round(t_bt, 3),
+                "unit": "s",
+                "target": "",
+                "note": f"final equity {eq_bt:.6f} vs ours {ours_eq:.6f} "
+                f"({'same' if same else 'DIFFERENT'}), {trades_bt} trades",
+            }
+        )
+        rows.append(
+            {
+                "name": "speed-up vs backtesting.py (in-process)",
+                "value": round(t_bt / t_ours, 2),
+                "unit": "x",
+                "target": ">= 3",
+                "note": "backtesting.py run / our run + metrics + JSON",
+            }
+        )
+        rows.append(
+            {
+                "name": "speed-up vs backtesting.py (our whole process)",
+                "value": round(t_bt / warm, 2),
+                "unit": "x",
+                "target": ">= 3",
+                "note": "backtesting.py run (in-process) / our cached whole-process time",
+            }
+        )
+    real = DATA / "binance_spot_BTCUSDT_5m_2022-2026.csv.gz"
+    if real.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = DatasetCache(Path(tmp) / "datasets.db")
+            t0 = time.perf_counter()
+            b5, _ = load_bars(real, "BTC/USDT", cache=cache)
+            parse = time.perf_counter() - t0
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                again, rep = load_bars(real, "BTC/USDT", cache=cache)
+                times.append(time.perf_counter() - t0)
+            if rep.cache != "hit" or len(again) != len(b5):
+                raise RuntimeError("the datasets cache did not return the stored bars")
+        rows.append(
+            {
+                "name": f"datasets cache reload, {len(b5):,} bars",
+                "value": round(min(times), 4),
+                "unit": "s",
+                "target": "<= 0.5",
+                "note": f"first parse of the .csv.gz took {parse:.2f} s",
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from bench.__main__ import render_table
+
+    result = [{"module": "bench_backtest", **r, "status": ""} for r in run()]
+    for r in result:
+        r.setdefault("note", "")
+    print(render_table(result))

@@ -1,0 +1,473 @@
+"""A replay venue: recorded bars played back as market events, and the paper-trading session
+that trades on them through the engine's live order path.
+
+``BarReplayMarket`` is a venue in the ``SimMarket`` mould: it owns ``books`` and
+``step_until(ts_ns)`` moves them forward and returns the market events of that time. Bars carry
+no quotes, so each bar becomes four price points (open, low/high in the order the bar's
+direction suggests, close): at each point the book is replaced by the slippage model's
+synthetic book around that price (like a depth snapshot: no level events), and a move from the
+previous point prints one ``TradeTick``. Resting orders therefore fill from prints only; a
+print's size decides whether an order exactly at its price fills (``touch``: unbounded size) or
+only those beyond it (``through``: size 0).
+
+``ReplaySession`` is the live engine path with a simulated clock, step for step as
+``engine.runtime.Engine`` does it: commands go through ``validate_order``, become an ``Order``,
+pass ``RiskEngine.check_order`` with a ``RiskContext`` of the moment, are accepted and counted,
+and go to the ``PaperBroker``; every market event is handed to ``broker.on_market`` after the
+venue applied it, pending orders are advanced, fills move the ``Portfolio`` and the risk engine
+sees the equity after every event and every fill. The runtime itself is bound to the wall clock
+and the embedded simulator, hence this copy of its sequence; the backtester
+(``engine.backtest.runner``) takes shortcuts, and ``tests/test_backtest_parity.py`` checks that
+both give identical fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.backtest.data import Bars
+from engine.backtest.runner import NS_PER_MS, PRINT_ALL, bar_spans_ns
+from engine.backtest.slippage import SlippageModel
+from engine.book import OrderBook
+from engine.matching import (
+    BrokerCancelled,
+    BrokerConfig,
+    BrokerFill,
+    BrokerRejected,
+    BrokerResult,
+    FeeSchedule,
+    PaperBroker,
+)
+from engine.messages import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCancelled,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+)
+from engine.model.fill import Fill
+from engine.model.instrument import Instrument
+from engine.model.market import MarketEvent, TradeTick
+from engine.model.orders import Order, OrderSide, OrderStatus, OrderView
+from engine.portfolio import Portfolio
+from engine.risk import RiskContext, RiskEngine, RiskLimits
+from engine.strategy.base import CancelResult, Strategy, SubmitResult
+from engine.strategy.stream import StreamingHost
+from engine.validation import Invalid, validate_order
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One price point of a bar: bar index, position in the bar (0 open .. 3 close)."""
+
+    bar: int
+    k: int
+    ts_ns: int
+    price: int
+
+
+class BarReplayMarket:
+    """Bars as a venue: ``books`` plus ``step_until`` (events applied before they are returned)."""
+
+    def __init__(
+        self,
+        bars: Bars,
+        instrument: Instrument,
+        model: SlippageModel,
+        *,
+        limit_fill: str = "through",
+    ) -> None:
+        if limit_fill not in ("through", "touch"):
+            raise ValueError(f"limit_fill must be through or touch, not {limit_fill!r}")
+        self.bars = bars
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.model = model
+        model.prepare(bars, instrument)
+        self.books: dict[str, OrderBook] = {self.symbol: OrderBook(instrument)}
+        self._spans = bar_spans_ns(bars)
+        self._print_size = 0 if limit_fill == "through" else PRINT_ALL
+        self._bar = 0
+        self._k = 0
+        self._prev: int | None = None
+        self._trade_id = 0
+        self._seq = 0
+        self.last: Point | None = None
+
+    def _point(self, j: int, k: int) -> Point:
+        bars = self.bars
+        t0 = int(bars.time_ms[j]) * NS_PER_MS
+        span = int(self._spans[j])
+        o, c = int(bars.open[j]), int(bars.close[j])
+        if k == 0:
+            return Point(j, 0, t0, o)
+        if k == 3:
+            return Point(j, 3, t0 + span - 1, c)
+        lo, hi = int(bars.low[j]), int(bars.high[j])
+        x1, x2 = (lo, hi) if c >= o else (hi, lo)
+        return Point(j, k, t0 + span * k // 3, x1 if k == 1 else x2)
+
+    def next_time(self) -> int | None:
+        if self._bar >= len(self.bars):
+            return None
+        return self._point(self._bar, self._k).ts_ns
+
+    def step_until(self, ts_ns: int) -> list[MarketEvent]:
+        """Apply every point with time <= ``ts_ns``; returns their prints."""
+        out: list[MarketEvent] = []
+        book = self.books[self.symbol]
+        while self._bar < len(self.bars):
+            pt = self._point(self._bar, self._k)
+            if pt.ts_ns > ts_ns:
+                break
+            bids, asks = self.model.book_at(pt.price, pt.bar)
+            self._seq += 1
+            book.apply_snapshot(bids, asks, self._seq, pt.ts_ns)
+            if self._prev is not None and pt.price != self._prev:
+                self._trade_id += 1
+                side = OrderSide.SELL if pt.price < self._prev else OrderSide.BUY
+                out.append(
+                    TradeTick(
+                        self.symbol, pt.price, self._print_size, side, self._trade_id, pt.ts_ns
+                    )
+                )
+            self._prev = pt.price
+            self.last = pt
+            self._k += 1
+            if self._k == 4:
+                self._k = 0
+                self._bar += 1
+        return out
+
+
+@dataclass(slots=True)
+class SessionLog:
+    fills: list[Fill] = field(default_factory=list)
+    denials: list[OrderDenied] = field(default_factory=list)
+    rejections: list[OrderRejected] = field(default_factory=list)
+    cancels: list[OrderCancelled] = field(default_factory=list)
+    states: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+class ReplaySession:
+    """Paper trading on a replay venue through the live order path (see the module docstring)."""
+
+    def __init__(
+        self,
+        market: BarReplayMarket,
+        *,
+        cash: Decimal,
+        fees: FeeSchedule,
+        latency_ns: int,
+        limits: RiskLimits,
+        day_start_hour: int = 0,
+    ) -> None:
+        self.market = market
+        self.instrument = market.instrument
+        self.instruments = {market.symbol: market.instrument}
+        self.fees = fees
+        self.broker = PaperBroker(
+            market.books,
+            BrokerConfig(fees=fees, latency_ns=latency_ns, consume_liquidity=False),
+            self._next_fill_id,
+        )
+        self.risk = RiskEngine(limits, day_start_hour=day_start_hour)
+        self.portfolio = Portfolio.new(cash, [market.symbol], currency=market.instrument.quote)
+        self.orders: dict[str, Order] = {}
+        self.log = SessionLog()
+        self.now = 0
+        self.last_book_ns: dict[str, int] = {}
+        self.listeners: list[Callable[[object], None]] = []
+        self.submitting: str | None = None  # order id inside submit(): its result goes back
+        self._order_seq = 0
+        self._fill_seq = 0
+
+    # ------------------------------------------------------------------ ids (runtime's form)
+
+    def _next_order_id(self) -> str:
+        self._order_seq += 1
+        return f"O-{self._order_seq:06d}"
+
+    def _next_fill_id(self) -> str:
+        self._fill_seq += 1
+        return f"F-{self._fill_seq:06d}"
+
+    # ------------------------------------------------------------------ market loop
+
+    def step(self) -> Point | None:
+        """Advance the clock to the venue's next event time and process it (runtime order)."""
+        t = self.market.next_time()
+        if t is None:
+            return None
+        broker = self.broker
+        # The clock stops at every arrival before ``t`` (the runtime polls every few ms).
+        while (due := broker.next_arrival_ns()) is not None and due < t:
+            self.now = due
+            self._handle(broker.advance(due))
+            self._check_equity()
+        self.now = t
+        events = self.market.step_until(t)
+        for book in self.market.books.values():
+            self.last_book_ns[book.symbol] = book.ts_ns
+        for ev in events:
+            self._handle(broker.on_market(ev))
+        self._handle(broker.advance(t))
+        self._check_equity()
+        return self.market.last
+
+    # ------------------------------------------------------------------ commands
+
+    def submit(self, cmd: SubmitOrder) -> SubmitResult:
+        """As ``Engine._submit_order`` then ``Engine._place``."""
+        now = self.now
+        book = self.market.books.get(cmd.symbol)
+        mid = book.mid() if book is not None else None
+        checked = validate_order(cmd, self.instruments, mid)
+        if isinstance(checked, Invalid):
+            event = OrderDenied(
+                order_id="",
+                client_id=cmd.client_id,
+                symbol=str(cmd.symbol),
+                reason=checked.reason,
+                limit=checked.field,
+                value=checked.value,
+                command=cmd,
+                ts_ns=now,
+            )
+            self.log.denials.append(event)
+            self._emit(event)
+            return event
+        order = Order(
+            order_id=self._next_order_id(),
+            client_id=cmd.client_id,
+            symbol=checked.instrument.symbol,
+            side=checked.side,
+            type=checked.type,
+            qty=checked.qty,
+            price=checked.price,
+            tif=checked.tif,
+            post_only=bool(cmd.post_only),
+            reduce_only=bool(cmd.reduce_only),
+            source=cmd.source,
+            ts_created=now,
+            ts_updated=now,
+        )
+        denial = self.risk.check_order(order, self._risk_context(now))
+        if denial is not None:
+            order.transition(OrderStatus.DENIED, now, denial.reason)
+            denied = OrderDenied(
+                order_id=order.order_id,
+                client_id=order.client_id,
+                symbol=order.symbol,
+                reason=denial.reason,
+                limit=denial.limit,
+                value=denial.value,
+                command=cmd,
+                ts_ns=now,
+            )
+            self.log.denials.append(denied)
+            self._emit(denied)
+            return denied
+        order.transition(OrderStatus.ACCEPTED, now)
+        self.risk.record_submitted(now)
+        self.orders[order.order_id] = order
+        accepted = OrderAccepted(order=order.view(), ts_ns=now)
+        self._emit(accepted)
+        outer, self.submitting = self.submitting, order.order_id
+        try:
+            settled = self._handle(self.broker.submit(order, now), order)
+        finally:
+            self.submitting = outer
+        return settled if settled is not None else accepted
+
+    def cancel(self, cmd: CancelOrder) -> CancelResult:
+        now = self.now
+        if cmd.order_id not in self.orders:
+            return CancelRejected(
+                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
+            )
+        order = self.broker.cancel(cmd.order_id, now)
+        if order is None:
+            return CancelRejected(
+                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
+            )
+        if order.status is not OrderStatus.CANCELLED:
+            order.transition(OrderStatus.CANCELLED, now, "cancelled by strategy")
+        self.orders.pop(order.order_id, None)
+        event = OrderCancelled(order=order.view(), reason="cancelled by strategy", ts_ns=now)
+        self.log.cancels.append(event)
+        self._emit(event)
+        return event
+
+    # ------------------------------------------------------------------ broker results
+
+    def _handle(
+        self, result: BrokerResult, submitted: Order | None = None
+    ) -> OrderFilled | OrderCancelled | OrderRejected | None:
+        settled: OrderFilled | OrderCancelled | OrderRejected | None = None
+        for ev in result.events:
+            if isinstance(ev, BrokerFill):
+                event = self._on_fill(ev.order, ev.fill)
+                if ev.order is submitted and not ev.order.status.is_open:
+                    settled = event
+            elif isinstance(ev, BrokerCancelled | BrokerRejected):
+                closed = self._on_closed(ev.order, ev.reason, isinstance(ev, BrokerCancelled))
+                if ev.order is submitted:
+                    settled = closed
+        return settled
+
+    def _on_fill(self, order: Order, fill: Fill) -> OrderFilled:
+        self.portfolio.apply_fill(fill)
+        self.log.fills.append(fill)
+        if not order.status.is_open:
+            self.orders.pop(order.order_id, None)
+        event = OrderFilled(order=order.view(), fill=fill, ts_ns=fill.ts_event)
+        self._emit(event)
+        self._check_equity()
+        return event
+
+    def _on_closed(
+        self, order: Order, reason: str, cancelled: bool
+    ) -> OrderCancelled | OrderRejected:
+        self.orders.pop(order.order_id, None)
+        view = order.view()
+        event: OrderCancelled | OrderRejected
+        if cancelled:
+            event = OrderCancelled(order=view, reason=reason, ts_ns=self.now)
+            self.log.cancels.append(event)
+        else:
+            event = OrderRejected(order=view, reason=reason, ts_ns=self.now)
+            self.log.rejections.append(event)
+        self._emit(event)
+        return event
+
+    def _emit(self, event: object) -> None:
+        for cb in self.listeners:
+            cb(event)
+
+    # ------------------------------------------------------------------ risk
+
+    def marks(self) -> dict[str, Decimal | None]:
+        return {s: b.mid() for s, b in self.market.books.items()}
+
+    def _risk_context(self, now: int) -> RiskContext:
+        return RiskContext(
+            equity=self.portfolio.equity(self.marks()),
+            start_of_day_equity=self.portfolio.start_of_day_equity,
+            positions={s: p.qty for s, p in self.portfolio.positions.items()},
+            marks=self.marks(),
+            open_orders=[o.view() for o in self.orders.values()],
+            last_book_ns=dict(self.last_book_ns),
+            now_ns=now,
+            instruments=self.instruments,
+        )
+
+    def _check_equity(self) -> None:
+        change = self.risk.on_equity(self._risk_context(self.now))
+        if change is not None:
+            self.portfolio.start_of_day_equity = self.risk.start_of_day_equity or Decimal(0)
+            self.log.states.append((self.now, change.new_state.value, change.reason))
+
+    def open_orders(self) -> list[OrderView]:
+        return [o.view() for o in self.orders.values()]
+
+
+class SessionContext:
+    """``StrategyContext`` over a ``ReplaySession``."""
+
+    def __init__(self, session: ReplaySession) -> None:
+        self._s = session
+
+    @property
+    def now_ns(self) -> int:
+        return self._s.now
+
+    @property
+    def instrument(self) -> Instrument:
+        return self._s.instrument
+
+    @property
+    def fees(self) -> FeeSchedule:
+        return self._s.fees
+
+    def submit(self, cmd: SubmitOrder) -> SubmitResult:
+        return self._s.submit(cmd)
+
+    def cancel(self, cmd: CancelOrder) -> CancelResult:
+        return self._s.cancel(cmd)
+
+    def position(self) -> Decimal:
+        return self._s.portfolio.position(self._s.instrument.symbol).qty
+
+    def cash(self) -> Decimal:
+        return self._s.portfolio.cash
+
+    def best_bid(self) -> Decimal | None:
+        b = self._s.market.books[self._s.instrument.symbol].best_bid()
+        return None if b is None else self._s.instrument.ticks_to_price(b[0])
+
+    def best_ask(self) -> Decimal | None:
+        a = self._s.market.books[self._s.instrument.symbol].best_ask()
+        return None if a is None else self._s.instrument.ticks_to_price(a[0])
+
+    def open_orders(self) -> list[OrderView]:
+        return self._s.open_orders()
+
+
+def run_paper_replay(
+    bars: Bars,
+    strategy: Strategy,
+    *,
+    instrument: Instrument,
+    model: SlippageModel,
+    cash: Decimal,
+    fees: FeeSchedule,
+    limits: RiskLimits,
+    fill: str = "next_open",
+    limit_fill: str = "through",
+    latency_ns: int = 0,
+    day_start_hour: int = 0,
+) -> ReplaySession:
+    """Paper-trade ``strategy`` over ``bars`` bar by bar; returns the finished session.
+
+    The strategy sees each bar once it has closed, prepared over the bars so far only
+    (``StreamingHost``), and events reach it as the runtime's subscribers get them.
+    """
+    market = BarReplayMarket(bars, instrument, model, limit_fill=limit_fill)
+    session = ReplaySession(
+        market,
+        cash=cash,
+        fees=fees,
+        latency_ns=latency_ns,
+        limits=limits,
+        day_start_hour=day_start_hour,
+    )
+    ctx = SessionContext(session)
+    host = StreamingHost(strategy, bars.symbol, bars.tick_size, bars.interval_ms)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, OrderFilled) and event.order.source == strategy.source:
+            strategy.on_fill(ctx, event.fill)
+        elif isinstance(event, OrderCancelled | OrderRejected) and (
+            event.order.source == strategy.source and event.order.order_id != session.submitting
+        ):
+            strategy.on_order(ctx, event)
+
+    session.listeners.append(on_event)
+    host.start(ctx)
+    next_open = fill == "next_open"
+    while True:
+        pt = session.step()
+        if pt is None:
+            break
+        if next_open and pt.k == 0 and pt.bar >= 1:
+            host.push_from(ctx, bars, pt.bar - 1)
+        elif not next_open and pt.k == 3:
+            host.push_from(ctx, bars, pt.bar)
+    strategy.on_stop(ctx)
+    return session
