@@ -28,7 +28,14 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, type=Path, help="candle file (.csv, .csv.gz, .parquet)")
+    p.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="candle file (.csv, .csv.gz, .parquet), or Binance websocket captures "
+        "(.jsonl.gz, comma-separated) to backtest on trades and L2 updates",
+    )
+    p.add_argument("--bar-ms", type=int, default=1000, help="bar length built from trades (ticks)")
     p.add_argument("--symbol", default=None, help="e.g. BTC/USDT (default: from the file name)")
     p.add_argument("--strategy", required=True, help="sma_cross, breakout, mean_reversion, grid")
     p.add_argument(
@@ -122,6 +129,7 @@ def build_job(args: argparse.Namespace) -> Any:
         start=args.start,
         end=args.end,
         datasets_db=str(db) if db is not None else None,
+        bar_ms=args.bar_ms,
     )
 
 

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the window, then quit cleanly after SECONDS (smoke tests)",
     )
     sub = parser.add_subparsers(dest="command")
+    from app.backtest_cli import add_backtest_parser
+
+    add_backtest_parser(sub)
     headless = sub.add_parser("headless", help="run the engine without a window and report")
     _common(headless)
     headless.add_argument("--seconds", type=float, default=10.0, help="how long to run")

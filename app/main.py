@@ -31,6 +31,10 @@ def _config(args) -> EngineConfig:  # type: ignore[no-untyped-def]
 def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     args = parse_args(argv)
+    if args.command == "backtest":
+        from app.backtest_cli import run_backtest_cli
+
+        return int(run_backtest_cli(args))
     log_path = setup_logging(args.log_level)
     try:
         config = _config(args)

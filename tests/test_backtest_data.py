@@ -236,3 +236,11 @@ def test_unreadable_files_fail_with_a_reason(tmp_path: Path) -> None:
         load_bars(bad)
     with pytest.raises(DataError, match="no such file"):
         load_bars(tmp_path / "missing.csv")
+
+
+@needs_data
+def test_a_symbol_the_file_name_contradicts_is_reported() -> None:
+    _, rep = load_bars(DATA / "binance_spot_BTCUSDT_1h.csv.gz", "ETH/USDT")
+    assert any("suggests BTC/USDT" in n for n in rep.notes)
+    _, ok = load_bars(DATA / "binance_spot_BTCUSDT_1h.csv.gz", "BTC/USDT")
+    assert not ok.notes

@@ -890,6 +890,10 @@ def load_bars(
         raw = read_parquet_raw(path, symbol)
     else:
         raw = read_csv_raw(path, symbol)
+    if symbol is not None and "symbol" not in raw.columns:
+        named = _symbol_from_name(path)
+        if "/" in named and symbol_key(named) != symbol_key(symbol):
+            raw.notes.append(f"the file name suggests {named}, but the bars are read as {symbol}")
     bars, report = build_bars(raw, name, volume_unit=volume_unit, sha256=file_sha256(path))
     if cache is not None and key is not None:
         cache.put(key, bars, report)

@@ -17,7 +17,7 @@ from engine.backtest.config import BacktestConfig
 from engine.backtest.data import DataError, DatasetCache, load_bars
 from engine.backtest.result import result_document
 from engine.backtest.runner import Backtest
-from engine.strategy import make_strategy
+from engine.strategy import Strategy, make_strategy
 
 MS_PER_DAY = 86_400_000
 
@@ -43,6 +43,10 @@ class BacktestJob:
     start: str | None = None  # first day included
     end: str | None = None  # last day included
     datasets_db: str | None = None  # None: no cache
+    bar_ms: int = 1000  # bar length built from trades, for tick captures (.jsonl / .jsonl.gz)
+
+    def is_ticks(self) -> bool:
+        return all(_is_capture(p) for p in self.data.split(","))
 
     def window_ms(self) -> tuple[int | None, int | None]:
         start = parse_day(self.start)
@@ -63,6 +67,8 @@ def run_job(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     strategy = make_strategy(job.strategy, dict(job.params))
+    if job.is_ticks():
+        return _run_ticks(job, strategy)
     cache = DatasetCache(job.datasets_db) if job.datasets_db else None
     bars, report = load_bars(Path(job.data), job.symbol, cache=cache)
     timings["load_s"] = time.perf_counter() - t0
@@ -92,4 +98,31 @@ def run_job(
     )
     timings["metrics_s"] = time.perf_counter() - t2
     doc["run"].update(timings)
+    return doc
+
+
+def _is_capture(path: str) -> bool:
+    return path.endswith((".jsonl", ".jsonl.gz"))
+
+
+def _run_ticks(job: BacktestJob, strategy: Strategy) -> dict[str, Any]:
+    """Tick captures (trades + L2): the live path over the recorded book, bars from trades."""
+    from engine.backtest.ticks import run_tick_backtest
+    from engine.model.instrument import DEFAULT_INSTRUMENTS
+
+    symbol = job.symbol or "BTC/USDT"
+    inst = DEFAULT_INSTRUMENTS.get(symbol)
+    if inst is None:
+        raise DataError(f"tick captures need a known instrument grid; {symbol} is not one")
+    paths = [Path(p) for p in job.data.split(",")]
+    for p in paths:
+        if not p.is_file():
+            raise DataError(f"no such file: {p}")
+    t0 = time.perf_counter()
+    rec = run_tick_backtest(paths, strategy, job.config, instrument=inst, bar_ms=job.bar_ms)
+    doc = result_document(
+        rec,
+        parameters={"data": job.data, "bar_ms": job.bar_ms, "source": "ticks + L2 (replayed)"},
+    )
+    doc["run"]["run_s"] = time.perf_counter() - t0
     return doc

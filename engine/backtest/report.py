@@ -103,6 +103,12 @@ def _downsample(times: list[float], values: list[float], n: int) -> tuple[list[f
         for k in sorted({lo, hi}):
             ot.append(times[a + k])
             ov.append(chunk[k])
+    if ot[0] != times[0]:
+        ot.insert(0, times[0])
+        ov.insert(0, values[0])
+    if ot[-1] != times[-1]:
+        ot.append(times[-1])
+        ov.append(values[-1])
     return ot, ov
 
 
@@ -148,8 +154,9 @@ def svg_line_chart(
         )
     for k in range(5):
         t = t0 + (t1 - t0) * k / 4
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
         parts.append(
-            f'<text x="{x(t):.1f}" y="{height - 6}" font-size="11" text-anchor="middle" '
+            f'<text x="{x(t):.1f}" y="{height - 6}" font-size="11" text-anchor="{anchor}" '
             f'fill="#667">{_esc(_when(t)[:10])}</text>'
         )
     if fill_to_zero:
@@ -390,3 +397,22 @@ def render_html(doc: dict[str, Any]) -> str:
 
 def write_report(doc: dict[str, Any], path: Path) -> None:
     path.write_text(render_html(doc), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.backtest.report RESULT.json OUT.html``: a report from a saved run."""
+    import json
+    import sys
+    from decimal import Decimal
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m engine.backtest.report RESULT.json OUT.html", file=sys.stderr)
+        return 2
+    doc = json.loads(Path(args[0]).read_text(encoding="utf-8"), parse_float=Decimal)
+    write_report(doc, Path(args[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

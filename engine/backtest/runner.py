@@ -127,17 +127,6 @@ def bar_spans_ns(bars: Bars) -> I64:
     return out
 
 
-def bar_points(
-    bars: Bars, spans: I64, j: int
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """The four (time ns, price ticks) points of bar ``j`` in path order."""
-    t0 = int(bars.time_ms[j]) * NS_PER_MS
-    span = int(spans[j])
-    o, h, lo, c = int(bars.open[j]), int(bars.high[j]), int(bars.low[j]), int(bars.close[j])
-    x1, x2 = (lo, h) if c >= o else (h, lo)
-    return (t0, o), (t0 + span // 3, x1), (t0 + 2 * span // 3, x2), (t0 + span - 1, c)
-
-
 class Backtest:
     """One run of one strategy over one bar series. Not reusable: build a new one per run."""
 

@@ -1,5 +1,5 @@
-"""A replay venue: recorded bars played back as market events, and the paper-trading session
-that trades on them through the engine's live order path.
+"""Replay venues: recorded bars or recorded websocket captures played back as market events,
+and the paper-trading session that trades on them through the engine's live order path.
 
 ``BarReplayMarket`` is a venue in the ``SimMarket`` mould: it owns ``books`` and
 ``step_until(ts_ns)`` moves them forward and returns the market events of that time. Bars carry
@@ -9,6 +9,9 @@ synthetic book around that price (like a depth snapshot: no level events), and a
 previous point prints one ``TradeTick``. Resting orders therefore fill from prints only; a
 print's size decides whether an order exactly at its price fills (``touch``: unbounded size) or
 only those beyond it (``through``: size 0).
+
+``CaptureReplayMarket`` does the same for Binance websocket captures (trades and L2 diffs):
+the recorded book itself, with real level updates and trades.
 
 ``ReplaySession`` is the live engine path with a simulated clock, step for step as
 ``engine.runtime.Engine`` does it: commands go through ``validate_order``, become an ``Order``,
@@ -23,14 +26,18 @@ both give identical fills.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
 
 from engine.backtest.data import Bars
 from engine.backtest.runner import NS_PER_MS, PRINT_ALL, bar_spans_ns
 from engine.backtest.slippage import SlippageModel
-from engine.book import OrderBook
+from engine.book import OrderBook, SequenceGap
+from engine.book_replay import DepthDiff, DepthSnapshot, ReplayStats, Trade, iter_messages
 from engine.matching import (
     BrokerCancelled,
     BrokerConfig,
@@ -52,7 +59,7 @@ from engine.messages import (
 )
 from engine.model.fill import Fill
 from engine.model.instrument import Instrument
-from engine.model.market import MarketEvent, TradeTick
+from engine.model.market import BookSide, LevelUpdate, MarketEvent, TradeTick
 from engine.model.orders import Order, OrderSide, OrderStatus, OrderView
 from engine.portfolio import Portfolio
 from engine.risk import RiskContext, RiskEngine, RiskLimits
@@ -145,6 +152,78 @@ class BarReplayMarket:
         return out
 
 
+class CaptureReplayMarket:
+    """Recorded Binance websocket captures (hftbacktest format) as a venue.
+
+    The book is rebuilt as Binance documents it (REST snapshot, ``depth@100ms`` diffs chained
+    by update id, stale diffs dropped, a gap unsynchronises the book until the next snapshot),
+    each message at its local receive time (``ts_init``), which is the clock. A diff becomes
+    one ``LevelUpdate`` per level, a trade a ``TradeTick``; the paper broker treats them as a
+    live feed (it does not consume the recorded liquidity).
+    """
+
+    def __init__(self, paths: Sequence[Path], instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.book = OrderBook(instrument)
+        self.books: dict[str, OrderBook] = {self.symbol: self.book}
+        self.stats = ReplayStats()
+        self._messages = list(iter_messages(list(paths), instrument, self.stats))
+        self._i = 0
+        self._clock = 0
+        self._pending: deque[DepthDiff] = deque()
+        self.synced = False
+        self.last: Point | None = None
+        self.gaps = 0
+
+    def next_time(self) -> int | None:
+        if self._i >= len(self._messages):
+            return None
+        return max(self._clock, self._messages[self._i].ts_init)
+
+    def step_until(self, ts_ns: int) -> list[MarketEvent]:
+        out: list[MarketEvent] = []
+        while self._i < len(self._messages):
+            msg = self._messages[self._i]
+            t = max(self._clock, msg.ts_init)
+            if t > ts_ns:
+                break
+            self._i += 1
+            self._clock = t
+            if isinstance(msg, DepthSnapshot):
+                self.book.apply_snapshot(msg.bids, msg.asks, msg.last_update_id, t)
+                self.synced = True
+                while self._pending:
+                    diff = self._pending.popleft()
+                    self._apply(diff, t, out)
+            elif isinstance(msg, DepthDiff):
+                if self.synced:
+                    self._apply(msg, t, out)
+                else:
+                    self._pending.append(msg)
+            elif isinstance(msg, Trade):
+                tk = msg.tick
+                out.append(
+                    TradeTick(tk.symbol, tk.price_ticks, tk.size_lots, tk.aggressor, tk.trade_id, t)
+                )
+            self.last = Point(-1, -1, t, 0)
+        return out
+
+    def _apply(self, diff: DepthDiff, t: int, out: list[MarketEvent]) -> None:
+        try:
+            applied = self.book.apply_diff(diff.bids, diff.asks, diff.first_seq, diff.last_seq, t)
+        except SequenceGap:
+            self.synced = False
+            self.gaps += 1
+            self._pending.append(diff)
+            return
+        if not applied:
+            return
+        sym, seq = self.symbol, diff.last_seq
+        out.extend(LevelUpdate(sym, BookSide.BID, p, q, seq, t) for p, q in diff.bids)
+        out.extend(LevelUpdate(sym, BookSide.ASK, p, q, seq, t) for p, q in diff.asks)
+
+
 @dataclass(slots=True)
 class SessionLog:
     fills: list[Fill] = field(default_factory=list)
@@ -154,12 +233,27 @@ class SessionLog:
     states: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+class ReplayMarket(Protocol):
+    """What ``ReplaySession`` needs from a venue (``BarReplayMarket``, ``CaptureReplayMarket``)."""
+
+    instrument: Instrument
+    symbol: str
+    books: dict[str, OrderBook]
+
+    @property
+    def last(self) -> Point | None: ...
+
+    def next_time(self) -> int | None: ...
+
+    def step_until(self, ts_ns: int) -> list[MarketEvent]: ...
+
+
 class ReplaySession:
     """Paper trading on a replay venue through the live order path (see the module docstring)."""
 
     def __init__(
         self,
-        market: BarReplayMarket,
+        market: ReplayMarket,
         *,
         cash: Decimal,
         fees: FeeSchedule,
@@ -183,6 +277,7 @@ class ReplaySession:
         self.now = 0
         self.last_book_ns: dict[str, int] = {}
         self.listeners: list[Callable[[object], None]] = []
+        self.last_events: list[MarketEvent] = []
         self.submitting: str | None = None  # order id inside submit(): its result goes back
         self._order_seq = 0
         self._fill_seq = 0
@@ -212,6 +307,7 @@ class ReplaySession:
             self._check_equity()
         self.now = t
         events = self.market.step_until(t)
+        self.last_events = events
         for book in self.market.books.values():
             self.last_book_ns[book.symbol] = book.ts_ns
         for ev in events:
@@ -419,6 +515,20 @@ class SessionContext:
         return self._s.open_orders()
 
 
+def attach(session: ReplaySession, strategy: Strategy, ctx: SessionContext) -> None:
+    """Deliver the session's events for ``strategy``'s orders to it, as a runtime subscriber."""
+
+    def on_event(event: object) -> None:
+        if isinstance(event, OrderFilled) and event.order.source == strategy.source:
+            strategy.on_fill(ctx, event.fill)
+        elif isinstance(event, OrderCancelled | OrderRejected) and (
+            event.order.source == strategy.source and event.order.order_id != session.submitting
+        ):
+            strategy.on_order(ctx, event)
+
+    session.listeners.append(on_event)
+
+
 def run_paper_replay(
     bars: Bars,
     strategy: Strategy,
@@ -450,15 +560,7 @@ def run_paper_replay(
     ctx = SessionContext(session)
     host = StreamingHost(strategy, bars.symbol, bars.tick_size, bars.interval_ms)
 
-    def on_event(event: object) -> None:
-        if isinstance(event, OrderFilled) and event.order.source == strategy.source:
-            strategy.on_fill(ctx, event.fill)
-        elif isinstance(event, OrderCancelled | OrderRejected) and (
-            event.order.source == strategy.source and event.order.order_id != session.submitting
-        ):
-            strategy.on_order(ctx, event)
-
-    session.listeners.append(on_event)
+    attach(session, strategy, ctx)
     host.start(ctx)
     next_open = fill == "next_open"
     while True:
