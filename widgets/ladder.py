@@ -359,7 +359,13 @@ class LadderWidget(QWidget):
         vheader.hide()
         vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vheader.setDefaultSectionSize(self.ROW_HEIGHT)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # Prices must never be cut: the price column sizes to its text, "Mine" stays narrow
+        # (usually empty), size and total share the rest.
+        header.setSectionResizeMode(PRICE_COL, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 52)
         self.view.horizontalHeader().setHighlightSections(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
