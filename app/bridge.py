@@ -69,6 +69,8 @@ class EngineBridge(QObject):
     # ---------------------------------------------------------------- GUI thread
     @Slot()
     def _on_wake(self) -> None:
+        # Frames are due on a fixed grid (last due time + interval), so a timer that fires a
+        # little late does not push every later frame back: the rate holds at max_hz.
         wait = self._min_interval - (time.perf_counter() - self._last_frame)
         if wait <= 0.001:
             self._deliver()
@@ -84,7 +86,8 @@ class EngineBridge(QObject):
         except RuntimeError:
             return
         now = time.perf_counter()
-        self._last_frame = now
+        due = self._last_frame + self._min_interval
+        self._last_frame = due if now - due < self._min_interval else now
         self._frame_times.append(now)
         self.frames_delivered += 1
         batch = []

@@ -62,6 +62,8 @@ class DepthChartWidget(QWidget):
         item.setMenuEnabled(False)
         item.showAxis("right")
         item.hideAxis("left")
+        item.getViewBox().disableAutoRange()  # see _fit: ranges move with hysteresis
+        item.setMouseEnabled(x=False, y=False)
         self.bid_curve = pg.PlotDataItem(
             stepMode="center",
             fillLevel=0,
@@ -88,6 +90,7 @@ class DepthChartWidget(QWidget):
         self._symbol = ""
         self._book: BookView | None = None
         self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
+        self._force_fit = True
         self.redraws = 0  # how often the curves were given new data
         selection.changed.connect(self._on_symbol_changed)
 
@@ -106,16 +109,47 @@ class DepthChartWidget(QWidget):
             return  # a new view object of the same book
         self._levels = (bids, asks)
         self.redraws += 1
-        self.bid_curve.setData(*depth_xy(bids, bids=True))
-        self.ask_curve.setData(*depth_xy(asks, bids=False))
+        bid_xy = depth_xy(bids, bids=True)
+        ask_xy = depth_xy(asks, bids=False)
+        self.bid_curve.setData(*bid_xy)
+        self.ask_curve.setData(*ask_xy)
+        self._fit(bid_xy, ask_xy)
         if bids and asks:
             self.mid_line.setValue(float((bids[0][0] + asks[0][0]) / 2))
             self.mid_line.show()
         else:
             self.mid_line.hide()
 
+    def _fit(
+        self, bid_xy: tuple[np.ndarray, np.ndarray], ask_xy: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        """Move the view only when the data leaves it or shrinks well inside it.
+
+        Auto-ranging on every frame re-renders both axes at the book's update rate; with this
+        hysteresis the axes stay still while the book breathes inside the visible window.
+        """
+        xs = [a for a in (bid_xy[0], ask_xy[0]) if len(a)]
+        ys = [a for a in (bid_xy[1], ask_xy[1]) if len(a)]
+        if not xs or not ys:
+            return
+        x0 = float(min(a[0] for a in xs))
+        x1 = float(max(a[-1] for a in xs))
+        y1 = float(max(a.max() for a in ys)) * 1.08
+        view = self.plot.getPlotItem().getViewBox()
+        (vx0, vx1), (_vy0, vy1) = view.viewRange()
+        span, vspan = x1 - x0, vx1 - vx0
+        x_stale = x0 < vx0 or x1 > vx1 or span < 0.7 * vspan or self._force_fit
+        y_stale = y1 > vy1 or y1 < 0.6 * vy1 or self._force_fit
+        if x_stale:
+            pad = span * 0.04
+            view.setXRange(x0 - pad, x1 + pad, padding=0)
+        if y_stale:
+            view.setYRange(0.0, y1, padding=0)
+        self._force_fit = False
+
     @Slot(str)
     def _on_symbol_changed(self, _symbol: str) -> None:
+        self._force_fit = True
         self._levels = None
         if self._snap is not None:
             self.apply_snapshot(self._snap)

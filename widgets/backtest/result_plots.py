@@ -59,8 +59,6 @@ class ResultPlots(QWidget):
         self.fill_markers.setZValue(10)
         self.price_plot.addItem(self.price_curve)
         self.price_plot.addItem(self.fill_markers)
-        self.price_note = pg.TextItem("", color=theme.MUTED, anchor=(0, 0))
-        self.price_plot.addItem(self.price_note, ignoreBounds=True)
 
         self._equity: dict[int, pg.PlotDataItem] = {}
         self._drawdown: dict[int, pg.PlotDataItem] = {}
@@ -127,14 +125,14 @@ class ResultPlots(QWidget):
         run: BacktestRun | None,
         time_s: F64 | None = None,
         close: F64 | None = None,
-        note: str = "",
+        title: str = "",
     ) -> None:
         """The selected run's closes (if known) and its fills as buy/sell markers."""
         if time_s is not None and close is not None and len(time_s):
             self.price_curve.setData(time_s, close)
         else:
             self.price_curve.setData([], [])
-        self.price_note.setText(note)
+        self.price_plot.setTitle(title, size="9pt", color=theme.MUTED)
         if run is None or not run.fills:
             self.fill_markers.setData([], [])
         else:
@@ -148,10 +146,6 @@ class ResultPlots(QWidget):
                 symbol=["t1" if b else "t" for b in buys],
                 brush=[self._up if b else self._down for b in buys],
             )
-        if note:
-            box = self.price_plot.getViewBox()
-            (x0, _x1), (_y0, y1) = box.viewRange()
-            self.price_note.setPos(x0, y1)
         self.price_plot.enableAutoRange()
 
     def fill_marker_count(self) -> int:
