@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import sys
 import time
@@ -30,6 +31,9 @@ def _config(args) -> EngineConfig:  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
+    # Backtests run in spawned worker processes; in the PyInstaller bundle a spawned child
+    # re-runs this entry point, and freeze_support() turns it into the worker instead.
+    multiprocessing.freeze_support()
     args = parse_args(argv)
     if args.command == "backtest":
         from app.backtest_cli import run_backtest_cli

@@ -45,6 +45,7 @@ from engine.messages import (
 )
 from engine.snapshot import EngineSnapshot
 from widgets.account import AccountPanel
+from widgets.backtest_tab import BacktestTab
 from widgets.candle_chart import CandleChartWidget
 from widgets.command_client import CommandClient
 from widgets.depth_chart import DepthChartWidget
@@ -77,6 +78,13 @@ class Bridge(Protocol):
     events: Any  # Signal(object): tuple of engine events
 
     def submit(self, command: Any) -> Any: ...
+
+
+def _datasets_db(settings: QSettings) -> Path | None:
+    """The backtest dataset cache beside the settings file (the app's data dir); None: default."""
+    if settings.format() == QSettings.Format.IniFormat:
+        return Path(settings.fileName()).parent / "datasets.db"
+    return None
 
 
 def _slug(name: str) -> str:
@@ -152,6 +160,8 @@ class MainWindow(QMainWindow):
         ):
             self._make_dock(name, title, widget)
         self._safety_controls()
+        self.backtest_tab = BacktestTab(datasets_db=_datasets_db(self.settings))
+        self.add_dock("backtest", self.backtest_tab, Area.LeftDockWidgetArea, tabify_with="candles")
         self.apply_default_layout()
         if not self.restore_settings():
             # First run: a dock only takes a width once the window is on screen.
@@ -492,6 +502,7 @@ class MainWindow(QMainWindow):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_file.parent)))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.backtest_tab.shutdown()  # its worker process and poll timer end with the window
         self.save_settings()
         self.disconnect_bridge()
         self.log_panel.detach()

@@ -4,6 +4,7 @@ one ``events`` signal per frame, and no event lost on the way."""
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_frames_are_capped_and_events_batched(engine: Engine, qtbot: QtBot) -> N
     assert len(denied) == 40
     assert len(batches) <= len(frames)
     # Frames are spaced by the cap (allowing timer jitter), never in a per-tick burst.
-    gaps = sorted(b - a for a, b in zip(frames, frames[1:], strict=False))
+    gaps = sorted(b - a for a, b in pairwise(frames))
     assert gaps[len(gaps) // 2] >= 0.025
 
 

@@ -30,6 +30,7 @@ DOCKS = {
     "ticket",
     "log",
     "risk",
+    "backtest",
 }
 
 

@@ -66,10 +66,10 @@ def list_datasets(cache: DatasetCache | None, shared_dir: Path | None) -> list[D
             rows = cache.entries()
         except Exception:  # an unreadable cache must not take the tab down; it re-imports
             rows = []
-        for row in rows:
-            path = Path(str(row.get("path", "")))
+        for entry in rows:
+            path = Path(str(entry.get("path", "")))
             if path.is_absolute() and path.is_file():
-                entries.setdefault(path.resolve(), row)
+                entries.setdefault(path.resolve(), entry)
     out: list[Dataset] = []
     seen: set[Path] = set()
     root = shared_dir.resolve() if shared_dir is not None and shared_dir.is_dir() else None
@@ -125,7 +125,7 @@ def _inspect_child(path: str, symbol: str | None, db: str | None, out: Any) -> N
 
 @dataclass
 class InspectHandle:
-    """A file being read into the cache; ``poll()`` gives ("done", DataReport) or ("error", text)."""
+    """A file being read into the cache; ``poll()`` gives ("done", report) or ("error", text)."""
 
     path: Path
     symbol: str | None
@@ -141,7 +141,8 @@ class InspectHandle:
             try:  # the message may still be in the pipe when the process has just ended
                 kind, value = self.queue.get(True, 0.2)
             except queue.Empty:
-                return "error", f"reading the file stopped (worker exit code {self.process.exitcode})"
+                code = self.process.exitcode
+                return "error", f"reading the file stopped (worker exit code {code})"
         self.process.join(timeout=2)
         if kind == "done":
             return "done", DataReport.from_dict(value)

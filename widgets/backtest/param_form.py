@@ -106,7 +106,7 @@ class ParamForm(QWidget):
 
     def _editor(self, spec: Mapping[str, Any]) -> QWidget:
         kind = spec["type"]
-        default = spec.get("default")
+        default: Any = spec.get("default")
         lo, hi = spec.get("min"), spec.get("max")
         if kind == "choice":
             combo = QComboBox()

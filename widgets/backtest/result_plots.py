@@ -25,15 +25,13 @@ F64 = npt.NDArray[np.float64]
 AXIS_WIDTH = 72
 
 
-def _curve(color: str, *, fill: bool = False) -> pg.PlotDataItem:
+def _curve(plot: Any, color: str) -> pg.PlotDataItem:
+    """A line on ``plot``, thinned per pixel for drawing. Added before any data is set:
+    pyqtgraph looks for the item's view box as soon as clipped data changes."""
     item = pg.PlotDataItem(pen=pg.mkPen(color, width=1.4))
+    plot.addItem(item)
     item.setDownsampling(auto=True, method="peak")
     item.setClipToView(True)
-    if fill:
-        c = pg.mkColor(color)
-        c.setAlpha(45)
-        item.setFillLevel(0.0)
-        item.setBrush(pg.mkBrush(c))
     return item
 
 
@@ -54,10 +52,9 @@ class ResultPlots(QWidget):
         self.price_plot.setXLink(self.equity_plot)
         self.legend = self.equity_plot.addLegend(offset=(8, 8), labelTextSize="8pt")
 
-        self.price_curve = _curve(theme.FOREGROUND)
+        self.price_curve = _curve(self.price_plot, theme.FOREGROUND)
         self.fill_markers = pg.ScatterPlotItem(size=10, pxMode=True, pen=pg.mkPen(theme.FOREGROUND))
         self.fill_markers.setZValue(10)
-        self.price_plot.addItem(self.price_curve)
         self.price_plot.addItem(self.fill_markers)
 
         self._equity: dict[int, pg.PlotDataItem] = {}
@@ -98,14 +95,12 @@ class ResultPlots(QWidget):
         for run in runs:
             eq = self._equity.get(run.run_id)
             if eq is None:
-                eq = _curve(run.color)
+                eq = _curve(self.equity_plot, run.color)
                 eq.setData(run.time_s, run.equity)
-                dd = _curve(run.color, fill=True)
+                dd = _curve(self.drawdown_plot, run.color)
                 dd.setData(run.time_s, run.drawdown_pct)
                 self._equity[run.run_id] = eq
                 self._drawdown[run.run_id] = dd
-                self.equity_plot.addItem(eq)
-                self.drawdown_plot.addItem(dd)
             self.legend.addItem(eq, run.short_label)
         self._shown = wanted
         self.equity_plot.enableAutoRange()

@@ -5,8 +5,8 @@ other checked runs), so runs compare side by side. Rows are declared once (key, 
 a metric the engine adds later still shows, after the declared ones, in a generic format. The
 raw JSON value of each cell is kept under ``UserRole`` (what the test compares with the file).
 
-Trades: the run's round trips (closed, then still open) through the house
-``SnapshotTableModel``, printed at the run's own tick and lot precision.
+Trades: the run's round trips (closed, then still open), declared with the house ``Column``s
+and printed at the run's own tick and lot precision.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from widgets.table_model import (
     LEFT,
     RIGHT,
     Column,
-    SnapshotTableModel,
     fmt_decimal,
     fmt_money,
     fmt_price,
@@ -327,5 +326,64 @@ TRADE_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def trades_model(parent: QObject | None = None) -> SnapshotTableModel:
-    return SnapshotTableModel(TRADE_COLUMNS, key=lambda t: t.number, parent=parent)
+class TradesModel(QAbstractTableModel):
+    """The selected run's trades, declared by ``TRADE_COLUMNS``; cells are formatted when
+    painted. A run's trades never change, so there is nothing to diff, and formatting only the
+    rows in view keeps a 10k-trade run as quick to show as a 10-trade one."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.columns = TRADE_COLUMNS
+        self._rows: list[TradeRow] = []
+        self._instrument: Instrument | None = None
+
+    def set_rows(self, rows: Sequence[TradeRow], instrument: Instrument | None) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._instrument = instrument
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_rows((), None)
+
+    def row_object(self, row: int) -> TradeRow:
+        return self._rows[row]
+
+    def text(self, row: int, column: int) -> str:
+        col = self.columns[column]
+        return col.fmt(col.getter(self._rows[row]), self._instrument)
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        col = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(index.row(), index.column())
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(col.align.value)
+        if role == Qt.ItemDataRole.ForegroundRole and col.color is not None:
+            row = self._rows[index.row()]
+            return col.color(col.getter(row), row)
+        if role == Qt.ItemDataRole.UserRole:
+            return col.getter(self._rows[index.row()])
+        return None
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].header
+        if role == Qt.ItemDataRole.ToolTipRole and self.columns[section].tooltip:
+            return self.columns[section].tooltip
+        return None
