@@ -4,9 +4,9 @@ one ``events`` signal per frame, and no event lost on the way."""
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
