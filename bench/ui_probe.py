@@ -45,17 +45,18 @@ def main() -> int:
         loop.exec()
         frames0 = bridge.frames_delivered
         updates0 = engine.snapshot().stats.book_updates
-        stalls: list[float] = []
         t0 = time.perf_counter()
         last = t0
-        worst = 0.0
+        worst_loop = 0.0
         while time.perf_counter() - t0 < args.seconds:
             app.processEvents()
             now = time.perf_counter()
-            worst = max(worst, (now - last) * 1000.0)
+            worst_loop = max(worst_loop, (now - last) * 1000.0)
             last = now
             time.sleep(0.001)
-            stalls.append(bridge.max_stall_ms)
+        # The bridge's 10 ms probe timer, counted only inside the measured window (its own
+        # history also holds start-up, which is the cold-start number, not a stall under load).
+        probe = [gap for t, gap in bridge._stalls if t >= t0]
         elapsed = time.perf_counter() - t0
         frames = bridge.frames_delivered - frames0
         updates = engine.snapshot().stats.book_updates - updates0
@@ -63,7 +64,7 @@ def main() -> int:
         result = {
             "fps": frames / elapsed,
             "diffs_per_s": updates / elapsed,
-            "max_stall_ms": max(max(stalls, default=0.0), worst - 1.0),
+            "max_stall_ms": max(max(probe, default=0.0), worst_loop - 1.0),
             "rss_mb": rss_mb,
         }
         window.close()

@@ -321,6 +321,7 @@ def test_depth_chart_skips_unchanged_books_and_limits_depth(
     qtbot: QtBot, selection: SymbolSelection
 ) -> None:
     chart = _show(qtbot, DepthChartWidget(selection, levels=5), 600, 400)
+    chart.redraw_interval_s = 0.0  # no frame-rate throttle: every changed book redraws
     snap = make_snapshot()
     chart.apply_snapshot(snap)
     chart.apply_snapshot(snap)
@@ -576,6 +577,7 @@ def test_candle_chart_draws_candles_volume_and_fills(
     qtbot: QtBot, selection: SymbolSelection
 ) -> None:
     chart = _show(qtbot, CandleChartWidget(selection), 700, 450)
+    chart.redraw_interval_s = 0.0  # no frame-rate throttle in this test
     candles = default_candles(BTC, 300)
     fills = (
         make_fill("f-1", side="buy", price="60000.10", ts_event=T0_NS),
@@ -703,3 +705,20 @@ def test_formats_follow_the_instrument_grid() -> None:
     assert theme.Formats.of(None).price(D("1.5")) == "1.50"
     assert theme.utc_time_ms(T0_NS) == "12:34:56.789"
     assert theme.utc_time_ms(T0_NS + 86_400 * 10**9 + 1_000_000) == "12:34:56.790"
+
+
+def test_charts_throttle_redraws_but_catch_up(qtbot: QtBot, selection: SymbolSelection) -> None:
+    """Depth redraws at most every 100 ms: a burst of books draws once, the next frame after the
+    interval shows the latest book."""
+    chart = _show(qtbot, DepthChartWidget(selection, levels=5), 600, 400)
+    snap = make_snapshot()
+    chart.apply_snapshot(snap)
+    for k in range(5):
+        chart.apply_snapshot(evolve(snap, books={BTC: book_view(asks=[(f"6000{k + 1}", "1")])}))
+    assert chart.redraws == 1
+    qtbot.wait(int(chart.redraw_interval_s * 1000) + 20)
+    last = evolve(snap, books={BTC: book_view(asks=[("60009", "2")])})
+    chart.apply_snapshot(last)
+    assert chart.redraws == 2
+    x, _ = chart.ask_curve.getData()
+    assert x is not None and x[0] == 60009.0

@@ -15,6 +15,7 @@ back in time it stays put. The y range fits the visible bars.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,9 @@ class VolumeItem(BarsItem):
         return 0.0, float(self.series.volume[lo:hi].max())
 
 
+FORMING_BAR_REDRAW_S = 0.2
+
+
 class CandleChartWidget(QWidget):
     """Candles + volume of ``selection.symbol`` from ``snap.candles``; fills from ``snap.fills``."""
 
@@ -235,10 +239,11 @@ class CandleChartWidget(QWidget):
             plot.showAxis("right")
             plot.hideAxis("left")
             plot.setMouseEnabled(x=True, y=False)
-            box = plot.getViewBox()
-            box.enableAutoRange(x=False, y=True)
-            box.setAutoVisible(y=True)
+            # y ranges move with hysteresis (_fit_y), not on every tick of the forming bar:
+            # re-ranging re-renders the axes, which dominated the GUI thread under load.
+            plot.getViewBox().disableAutoRange()
         self.price_plot.hideAxis("bottom")
+        self.price_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
         self.price_plot.getAxis("right").setWidth(70)
         self.volume_plot.getAxis("right").setWidth(70)
 
@@ -258,6 +263,8 @@ class CandleChartWidget(QWidget):
         self._snap: EngineSnapshot | None = None
         self._symbol: str | None = None
         self._candles: tuple[CandleView, ...] | None = None
+        self._drawn_at = -1.0
+        self.redraw_interval_s = FORMING_BAR_REDRAW_S
         self._fills: tuple[Fill, ...] | None = None
         self._end = 0.0  # right edge (close time) of the newest bar
         self.updates = 0  # snapshots that changed the series
@@ -272,7 +279,17 @@ class CandleChartWidget(QWidget):
         new_symbol = symbol != self._symbol
         self._symbol = symbol
         candles = snap.candles.get(symbol, ())
-        if new_symbol or candles is not self._candles:
+        now = time.monotonic()
+        # The forming bar is redrawn at most 5 times a second; a new bar or symbol at once.
+        throttled = (
+            not new_symbol
+            and self._candles is not None
+            and candles is not self._candles
+            and len(candles) == len(self._candles)
+            and now - self._drawn_at < self.redraw_interval_s
+        )
+        if (new_symbol or candles is not self._candles) and not throttled:
+            self._drawn_at = now
             self._candles = candles
             if new_symbol:
                 self.series.bar_seconds = snap.candle_seconds
@@ -284,6 +301,7 @@ class CandleChartWidget(QWidget):
                 self.candle_item.refresh(change)
                 self.volume_item.refresh(change)
                 self._follow(change)
+                self._fit_y(force=new_symbol or change.reset)
         if new_symbol or snap.fills is not self._fills:
             self._fills = snap.fills
             markers = fill_markers(snap.fills, symbol)
@@ -309,6 +327,30 @@ class CandleChartWidget(QWidget):
                 shift = end - self._end
                 box.setXRange(x0 + shift, x1 + shift, padding=0)
         self._end = end
+
+    @Slot(object, object)
+    def _on_x_range(self, _box: object, _range: object) -> None:
+        self._fit_y()  # panning back in time refits the price and volume axes
+
+    def _fit_y(self, *, force: bool = False) -> None:
+        """Fit both y axes to the bars in view, moving only when the bars leave the range or
+        fill well under half of it."""
+        if len(self.series) == 0:
+            return
+        (x0, x1), (py0, py1) = self.price_plot.getViewBox().viewRange()
+        i0, i1 = self.series.index_range(x0 - self.series.bar_seconds, x1)
+        if i1 <= i0:
+            return
+        low = float(self.series.low[i0:i1].min())
+        high = float(self.series.high[i0:i1].max())
+        span = max(high - low, abs(high) * 1e-6, 1e-12)
+        if force or low < py0 or high > py1 or span < 0.5 * (py1 - py0):
+            pad = span * 0.08
+            self.price_plot.getViewBox().setYRange(low - pad, high + pad, padding=0)
+        vol = float(self.series.volume[i0:i1].max())
+        (_vx, (_vy0, vy1)) = self.volume_plot.getViewBox().viewRange()
+        if vol > 0 and (force or vol > vy1 or vol < 0.5 * vy1):
+            self.volume_plot.getViewBox().setYRange(0.0, vol * 1.15, padding=0)
 
     @Slot(str)
     def _on_symbol_changed(self, _symbol: str) -> None:

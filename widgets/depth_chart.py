@@ -7,6 +7,7 @@ line at the mid. Cumulative sums are exact Decimals turned into floats only for 
 
 from __future__ import annotations
 
+import time
 from itertools import accumulate
 
 import numpy as np
@@ -42,6 +43,11 @@ def depth_xy(levels: tuple[Level, ...], *, bids: bool) -> tuple[np.ndarray, np.n
         edges = np.concatenate(([prices[-1] - gap], prices[::-1]))
         return edges, cumulative[::-1].copy()
     return np.concatenate((prices, [prices[-1] + gap])), cumulative
+
+
+# Redrawing the filled curves and re-ranging costs the GUI thread far more than a table row;
+# 10 redraws a second is smooth for a depth picture and leaves the frame budget to the ladder.
+MIN_REDRAW_S = 0.1
 
 
 class DepthChartWidget(QWidget):
@@ -91,6 +97,8 @@ class DepthChartWidget(QWidget):
         self._book: BookView | None = None
         self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
         self._force_fit = True
+        self._drawn_at = -1.0
+        self.redraw_interval_s = MIN_REDRAW_S
         self.redraws = 0  # how often the curves were given new data
         selection.changed.connect(self._on_symbol_changed)
 
@@ -101,6 +109,10 @@ class DepthChartWidget(QWidget):
         book = snap.books.get(symbol)
         if symbol == self._symbol and book is self._book and self._levels is not None:
             return
+        now = time.monotonic()
+        if symbol == self._symbol and now - self._drawn_at < self.redraw_interval_s:
+            return  # the next frame (<= 33 ms away) brings the latest book again
+        self._drawn_at = now
         self._symbol, self._book = symbol, book
         n = self.levels
         bids = (book.bids if n is None else book.bids[:n]) if book is not None else ()
