@@ -177,6 +177,30 @@ def run() -> list[dict[str, Any]]:
                 }
             )
 
+        bt_whole: list[float] = []
+        bt_out = tmpdir / "bt.json"
+        for _ in range(2):
+            t_start = time.perf_counter()
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.backtesting_py_process",
+                    str(csv),
+                    str(bt_out),
+                    str(FAST),
+                    str(SLOW),
+                    str(FEE),
+                ],
+                cwd=ROOT,
+                env=_env(),
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
+            if done.returncode == 0:
+                bt_whole.append(time.perf_counter() - t_start)
+
         cfg = BacktestConfig(
             taker_fee=Decimal(str(FEE)), maker_fee=Decimal(str(FEE)), min_notional=Decimal(0)
         )
@@ -230,15 +254,35 @@ def run() -> list[dict[str, Any]]:
                 "note": "backtesting.py run / our run + metrics + JSON",
             }
         )
-        rows.append(
-            {
-                "name": "speed-up vs backtesting.py (our whole process)",
-                "value": round(t_bt / warm, 2),
-                "unit": "x",
-                "target": ">= 3",
-                "note": "backtesting.py run (in-process) / our cached whole-process time",
-            }
-        )
+        if bt_whole:
+            whole = min(bt_whole)
+            rows.append(
+                {
+                    "name": "backtesting.py, whole process (same CSV, same rules)",
+                    "value": round(whole, 3),
+                    "unit": "s",
+                    "target": "",
+                    "note": "start, import, pandas.read_csv, run, write JSON (best of 2)",
+                }
+            )
+            rows.append(
+                {
+                    "name": "speed-up vs backtesting.py, whole process vs whole process",
+                    "value": round(whole / warm, 2),
+                    "unit": "x",
+                    "target": ">= 3",
+                    "note": "ours with the dataset cache warm",
+                }
+            )
+            rows.append(
+                {
+                    "name": "speed-up, whole process, ours parsing the CSV",
+                    "value": round(whole / cold, 2),
+                    "unit": "x",
+                    "target": "",
+                    "note": "ours cold: parses the CSV and fills the cache first",
+                }
+            )
     real = DATA / "binance_spot_BTCUSDT_5m_2022-2026.csv.gz"
     if real.is_file():
         with tempfile.TemporaryDirectory() as tmp:
