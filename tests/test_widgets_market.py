@@ -721,4 +721,5 @@ def test_charts_throttle_redraws_but_catch_up(qtbot: QtBot, selection: SymbolSel
     chart.apply_snapshot(last)
     assert chart.redraws == 2
     x, _ = chart.ask_curve.getData()
-    assert x is not None and x[0] == 60009.0
+    assert x is not None
+    assert x[0] == 60009.0
