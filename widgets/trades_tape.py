@@ -244,7 +244,7 @@ class TradesTapeWidget(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         # The time column sizes to "HH:MM:SS.mmm" once (fixed-width text), never truncated.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(0, self.view.fontMetrics().horizontalAdvance("00:00:00.000") + 18)
+        header.resizeSection(0, self.view.fontMetrics().horizontalAdvance("00:00:00.000  ") + 24)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
