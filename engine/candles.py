@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from engine.model.instrument import Instrument
 from engine.snapshot import CandleView
 
 _NS = 1_000_000_000
+
+# (ts_open_ns, open, high, low, close, volume_lots) of a bar that just closed.
+BarListener = Callable[[int, int, int, int, int, int], None]
 
 
 class CandleSeries:
@@ -23,6 +26,8 @@ class CandleSeries:
         self._open_ts: int | None = None
         self._o = self._h = self._l = self._c = 0
         self._v = 0
+        # Told of every bar closed by a trade (not seeded history); a strategy host uses it.
+        self.listeners: list[BarListener] = []
 
     def seed(self, bars: Iterable[tuple[int, int, int, int, int, int]]) -> None:
         """Warm-up history: (ts_open_ns, o, h, l, c, volume_lots), oldest first."""
@@ -58,12 +63,21 @@ class CandleSeries:
             self._l = price_ticks
         self._v += size_lots
 
+    def close_bar(self, ts: int, o: int, h: int, low: int, c: int, v: int) -> None:
+        """Append a bar known to be closed (a replay venue's recorded bar) and tell listeners."""
+        self._closed.append(self._view(ts, o, h, low, c, v))
+        self._cache_valid = False
+        for cb in self.listeners:
+            cb(ts, o, h, low, c, v)
+
     def _close_current(self) -> None:
         if self._open_ts is not None:
             self._closed.append(
                 self._view(self._open_ts, self._o, self._h, self._l, self._c, self._v)
             )
             self._cache_valid = False
+            for cb in self.listeners:
+                cb(self._open_ts, self._o, self._h, self._l, self._c, self._v)
 
     def closed(self) -> tuple[CandleView, ...]:
         if not self._cache_valid:

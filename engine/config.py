@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from engine.model.instrument import DEFAULT_INSTRUMENTS
 from engine.model.money import parse_decimal
+
+if TYPE_CHECKING:
+    from engine.backtest.data import Bars
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 KNOWN_VENUES: tuple[str, ...] = ("sim",)
@@ -53,6 +57,10 @@ class EngineConfig:
     # The GUI thread shares the GIL with the engine; a 1 ms switch interval (default 5 ms)
     # bounds how long a book update can wait for the interpreter. None leaves it alone.
     gil_switch_interval_s: float | None = 0.001
+    # venue="replay": recorded bars played through the live engine under a simulated clock
+    # (deterministic paper trading; the strategy-parity tests use it). Not a user-facing venue.
+    replay_bars: Bars | None = None
+    replay_slippage: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -60,7 +68,12 @@ class EngineConfig:
             object.__setattr__(self, "symbols", tuple(s.strip() for s in self.symbols.split(",")))
         else:
             object.__setattr__(self, "symbols", tuple(self.symbols))
-        if self.venue not in KNOWN_VENUES:
+        if self.venue == "replay":
+            if self.replay_bars is None:
+                raise ConfigError("venue 'replay' needs replay_bars")
+            if self.symbols != (self.replay_bars.symbol,):
+                object.__setattr__(self, "symbols", (self.replay_bars.symbol,))
+        elif self.venue not in KNOWN_VENUES:
             raise ConfigError(f"venue {self.venue!r} is not available (known: {KNOWN_VENUES})")
         if not self.symbols:
             raise ConfigError("at least one symbol is needed")

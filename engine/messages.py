@@ -107,8 +107,27 @@ class SetFeedPaused:
     paused: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartStrategy:
+    """Run the registered strategy ``name`` on ``symbol`` inside the engine (paper orders go
+    through the same risk gate and broker as manual ones). ``params`` are text, as from a form."""
+
+    name: str
+    symbol: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopStrategy:
+    """Stop a running strategy by its id (``StrategyStarted.strategy_id``) or by its name."""
+
+    name_or_id: str
+
+
 Command = (
     SetFeedPaused
+    | StartStrategy
+    | StopStrategy
     | SubmitOrder
     | CancelOrder
     | CancelAll
@@ -234,6 +253,32 @@ class EngineFailed:
     ts_ns: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStarted:
+    strategy_id: str
+    name: str
+    symbol: str
+    params: Mapping[str, str]
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStopped:
+    strategy_id: str
+    name: str
+    reason: str
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyRejected:
+    """A ``StartStrategy``/``StopStrategy`` that could not be done, and why."""
+
+    name: str
+    reason: str
+    ts_ns: int
+
+
 Event = (
     OrderAccepted
     | OrderDenied
@@ -248,4 +293,7 @@ Event = (
     | HaltResetRefused
     | PanicCompleted
     | EngineFailed
+    | StrategyStarted
+    | StrategyStopped
+    | StrategyRejected
 )

@@ -54,6 +54,11 @@ from engine.messages import (
     RiskLimitsChanged,
     RiskLimitsRejected,
     SetFeedPaused,
+    StartStrategy,
+    StopStrategy,
+    StrategyRejected,
+    StrategyStarted,
+    StrategyStopped,
     SubmitOrder,
     TradingStateChanged,
     UpdateRiskLimits,
@@ -72,7 +77,10 @@ from engine.snapshot import (
     TradeView,
     frozen_map,
 )
+from engine.strategy.base import CancelResult, SubmitResult
+from engine.strategy_host import StrategyHost
 from engine.validation import Invalid, validate_order
+from engine.venues.replay import BarReplayMarket
 from engine.venues.sim import SimMarket, calibrate, default_params
 
 log = logging.getLogger(__name__)
@@ -113,6 +121,18 @@ class Engine:
         self.instruments: dict[str, Instrument] = {
             s: DEFAULT_INSTRUMENTS[s] for s in self.config.symbols
         }
+        bars = self.config.replay_bars
+        if self.config.venue == "replay" and bars is not None:
+            # The recorded data's price grid, as the backtester's instrument has it.
+            inst = self.instruments[bars.symbol]
+            self.instruments[bars.symbol] = Instrument(
+                inst.symbol,
+                inst.base,
+                inst.quote,
+                bars.tick_size,
+                inst.lot_size,
+                inst.min_notional,
+            )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -125,7 +145,11 @@ class Engine:
         self._running = False
         # Engine-thread state (built in _setup, touched only on the engine thread).
         self._store: Store | None = None
-        self._sim: SimMarket | None = None
+        self._sim: SimMarket | BarReplayMarket | None = None
+        # Replay venue (config.venue == "replay"): recorded bars under a simulated clock.
+        self._replay: BarReplayMarket | None = None
+        self._replay_now = 0
+        self.replay_finished = threading.Event()
         self._broker: PaperBroker | None = None
         self._risk: RiskEngine = RiskEngine()
         self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
@@ -162,6 +186,8 @@ class Engine:
         self._audit_log: deque[Mapping[str, str]] = deque(maxlen=200)
         self._audit_cache: tuple[Mapping[str, str], ...] = ()
         self._risk_day = ""
+        self._strategy_hosts: dict[str, StrategyHost] = {}
+        self._strategy_seq = 0
 
     # ------------------------------------------------------------------ public, any thread
 
@@ -272,7 +298,10 @@ class Engine:
         self._running = True
         self._publish_snapshot(force=True)
         self._tasks = [
-            asyncio.create_task(self._market_loop(), name="market"),
+            asyncio.create_task(
+                self._replay_loop() if self._replay is not None else self._market_loop(),
+                name="market",
+            ),
             asyncio.create_task(self._lag_probe(), name="lag-probe"),
         ]
         self._ready.set()
@@ -284,6 +313,8 @@ class Engine:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
+        for host in list(self._strategy_hosts.values()):
+            self._end_strategy(host, "engine stopped")
         tasks = [*self._tasks]
         if self._panic_task is not None:
             tasks.append(self._panic_task)
@@ -310,7 +341,7 @@ class Engine:
         cfg = self.config
         self._store = Store.open(cfg.data_dir, lock=cfg.lock_data_dir)
         restored = self._store.load_state()
-        now = time.time_ns()
+        now = self._now()
         self._started_ns = now
         if restored.cash is not None:
             self._portfolio.cash = restored.cash
@@ -327,6 +358,9 @@ class Engine:
         self._fills_cache = tuple(self._fills)
         self._recent_orders.extend(restored.recent_orders)
 
+        if cfg.venue == "replay":
+            self._setup_replay_venue(restored)
+            return
         params = None
         if cfg.market_data_dir is not None:
             try:
@@ -335,24 +369,29 @@ class Engine:
                 log.warning("simulator calibration failed; using built-in defaults", exc_info=True)
         if params is None:
             params = default_params(self.instruments)
-        self._sim = SimMarket(
+        sim = self._sim = SimMarket(
             self.instruments, cfg.seed, now, rate_multiplier=cfg.sim_rate, params=params
         )
         fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
         latency_ns = int(cfg.latency_ms * 1_000_000)
         self._broker = PaperBroker(
-            self._sim.books,
+            sim.books,
             BrokerConfig(fees=fees, latency_ns=latency_ns, consume_liquidity=True),
             self._next_fill_id,
         )
         for sym in cfg.symbols:
             series = CandleSeries(self.instruments[sym], cfg.candle_seconds)
-            series.seed(self._sim.history(sym, cfg.candle_seconds, 300))
+            series.seed(sim.history(sym, cfg.candle_seconds, 300))
             self._candles[sym] = series
             self._trades[sym] = deque(maxlen=200)
             self._trades_cache[sym] = ()
             self._last_book_ns[sym] = now
 
+        self._finish_setup(restored, now)
+
+    def _finish_setup(self, restored: Any, now: int) -> None:
+        assert self._store is not None
+        assert self._broker is not None
         for view in restored.open_orders:
             order = _order_from_view(view)
             self._orders[order.order_id] = order
@@ -368,6 +407,39 @@ class Engine:
         self._audit_log.extend(frozen_map(e) for e in self._store.risk_audit(200))
         self._audit_cache = tuple(self._audit_log)
         self._last_equity_ns = now
+
+    def _setup_replay_venue(self, restored: Any) -> None:
+        """Recorded bars as the venue (``BarReplayMarket``), the clock at the first bar.
+
+        Candles are the recorded bars themselves, closed at the next bar's open as the paper
+        replay and the backtester (``fill="next_open"``) close them. The feed starts paused so
+        strategies can be started first; ``SetFeedPaused(paused=False)`` runs it to the end.
+        """
+        from engine.backtest.slippage import parse_slippage
+
+        cfg = self.config
+        bars = cfg.replay_bars
+        assert bars is not None
+        inst = self.instruments[bars.symbol]
+        market = BarReplayMarket(bars, inst, parse_slippage(cfg.replay_slippage))
+        self._sim = self._replay = market
+        now = self._replay_now = int(bars.time_ms[0]) * 1_000_000 if len(bars) else 0
+        self._started_ns = now
+        fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
+        self._broker = PaperBroker(
+            market.books,
+            BrokerConfig(
+                fees=fees, latency_ns=int(cfg.latency_ms * 1_000_000), consume_liquidity=False
+            ),
+            self._next_fill_id,
+        )
+        interval_s = max(1, int(bars.interval_ms) // 1000)
+        self._candles[inst.symbol] = CandleSeries(inst, interval_s)
+        self._trades[inst.symbol] = deque(maxlen=200)
+        self._trades_cache[inst.symbol] = ()
+        self._last_book_ns[inst.symbol] = now
+        self._feed_paused = True
+        self._finish_setup(restored, now)
 
     def _restore_risk(self, now: int) -> None:
         """Limits, trading state and the day's baseline come back from SQLite: a restart
@@ -394,13 +466,74 @@ class Engine:
 
     # ------------------------------------------------------------------ loops
 
+    async def _replay_loop(self) -> None:
+        """The market loop on recorded bars: one price point per step, as fast as it goes.
+
+        Same sequence as ``engine.venues.replay.ReplaySession.step`` (which copies this
+        engine's order of work), then closed bars go to running strategies.
+        """
+        market, broker = self._replay, self._broker
+        assert market is not None
+        assert broker is not None
+        bars = market.bars
+        series = self._candles[market.symbol]
+        inst = market.instrument
+        while True:
+            if self._feed_paused:
+                await asyncio.sleep(_MARKET_STEP_S)
+                continue
+            t = market.next_time()
+            if t is None:
+                self._publish_snapshot(force=True)
+                self.replay_finished.set()
+                return
+            try:
+                while (due := broker.next_arrival_ns()) is not None and due < t:
+                    self._replay_now = due
+                    result = broker.advance(due)
+                    if result.events or result.market:
+                        self._handle_broker(result)
+                    self._check_equity(due)
+                self._replay_now = t
+                events = market.step_until(t)
+                for book in market.books.values():
+                    self._last_book_ns[book.symbol] = book.ts_ns
+                for ev in events:
+                    self._on_market_event(ev)
+                    result = broker.on_market(ev)
+                    if result.events or result.market:
+                        self._handle_broker(result, from_market=True)
+                result = broker.advance(t)
+                if result.events or result.market:
+                    self._handle_broker(result)
+                self._check_equity(t)
+                pt = market.last
+                if pt is not None and pt.k == 0 and pt.bar >= 1:
+                    j = pt.bar - 1
+                    series.close_bar(
+                        int(bars.time_ms[j]) * 1_000_000,
+                        int(bars.open[j]),
+                        int(bars.high[j]),
+                        int(bars.low[j]),
+                        int(bars.close[j]),
+                        inst.qty_to_lots(Decimal(str(float(bars.volume[j])))),
+                    )
+                if self._strategy_hosts:
+                    self._run_strategies()
+                self._periodic(t)
+                self._publish_snapshot()
+            except Exception as exc:
+                log.exception("replay step failed")
+                self._emit(EngineFailed(where="market", message=str(exc), ts_ns=t))
+            await asyncio.sleep(0)
+
     async def _market_loop(self) -> None:
-        assert self._sim is not None
-        assert self._broker is not None
         sim, broker = self._sim, self._broker
+        assert isinstance(sim, SimMarket)
+        assert broker is not None
         while True:
             await asyncio.sleep(_MARKET_STEP_S)
-            now = time.time_ns()
+            now = self._now()
             try:
                 if not self._feed_paused:
                     events = sim.step_until(now)
@@ -410,6 +543,8 @@ class Engine:
                         result = broker.on_market(ev)
                         if result.events or result.market:
                             self._handle_broker(result, from_market=True)
+                        if self._strategy_hosts:
+                            self._run_strategies()
                 result = broker.advance(now)
                 if result.events or result.market:
                     self._handle_broker(result)
@@ -477,7 +612,8 @@ class Engine:
             )
         )
         self._trades_cache.pop(ev.symbol, None)
-        self._candles[ev.symbol].add_trade(ev.price_ticks, ev.size_lots, ev.ts_ns)
+        if self._replay is None:  # a replay venue's candles are its recorded bars
+            self._candles[ev.symbol].add_trade(ev.price_ticks, ev.size_lots, ev.ts_ns)
 
     # ------------------------------------------------------------------ commands
 
@@ -497,6 +633,10 @@ class Engine:
                 self._start_panic(command, fut)
             elif isinstance(command, ResetHalt):
                 self._reset_halt(command, fut)
+            elif isinstance(command, StartStrategy):
+                self._start_strategy(command, fut)
+            elif isinstance(command, StopStrategy):
+                self._stop_strategy(command, fut)
             elif isinstance(command, SetFeedPaused):
                 self._feed_paused = command.paused
                 log.warning("market data feed %s", "paused" if command.paused else "resumed")
@@ -509,7 +649,7 @@ class Engine:
                 fut.set_exception(exc)
 
     def _submit_order(self, cmd: SubmitOrder, fut: concurrent.futures.Future[Any]) -> None:
-        now = time.time_ns()
+        now = self._now()
         book = self._sim.books.get(cmd.symbol) if self._sim else None
         mid = book.mid() if book is not None else None
         checked = validate_order(cmd, self.instruments, mid)
@@ -603,12 +743,12 @@ class Engine:
     def _advance_broker(self) -> None:
         if self._broker is None:
             return
-        result = self._broker.advance(time.time_ns())
+        result = self._broker.advance(self._now())
         if result.events or result.market:
             self._handle_broker(result)
 
     def _cancel_order(self, cmd: CancelOrder, fut: concurrent.futures.Future[Any]) -> None:
-        now = time.time_ns()
+        now = self._now()
         event = self._cancel_one(cmd.order_id, "cancelled by user", now)
         if event is None:
             refused = CancelRejected(
@@ -643,7 +783,7 @@ class Engine:
         return event
 
     def _cancel_all(self, cmd: CancelAll, fut: concurrent.futures.Future[Any]) -> None:
-        now = time.time_ns()
+        now = self._now()
         ids = [
             oid for oid, o in self._orders.items() if cmd.symbol is None or o.symbol == cmd.symbol
         ]
@@ -671,9 +811,7 @@ class Engine:
             elif isinstance(ev, BrokerRested):
                 pending = self._futures.pop(ev.order.order_id, None)
                 if pending is not None:
-                    self._finish(
-                        pending, OrderAccepted(order=ev.order.view(), ts_ns=time.time_ns())
-                    )
+                    self._finish(pending, OrderAccepted(order=ev.order.view(), ts_ns=self._now()))
             elif isinstance(ev, BrokerCancelled):
                 self._on_closed(ev.order, "cancelled", ev.reason)
             elif isinstance(ev, BrokerRejected):
@@ -704,7 +842,7 @@ class Engine:
         self._check_equity(fill.ts_event)
 
     def _on_closed(self, order: Order, kind: str, reason: str) -> None:
-        now = time.time_ns()
+        now = self._now()
         self._orders.pop(order.order_id, None)
         self._dirty_orders.add(order.order_id)
         view = order.view()
@@ -788,7 +926,7 @@ class Engine:
         self._persist("risk state", lambda s: s.save_risk_state(state, reason, day, sod, now))
 
     def _update_limits(self, cmd: UpdateRiskLimits, fut: concurrent.futures.Future[Any]) -> None:
-        now = time.time_ns()
+        now = self._now()
         outcome = self._risk.update_limits(cmd.changes())
         if isinstance(outcome, LimitError):
             rejected = RiskLimitsRejected(
@@ -817,7 +955,7 @@ class Engine:
         self._finish(fut, changed)
 
     def _reset_halt(self, cmd: ResetHalt, fut: concurrent.futures.Future[Any]) -> None:
-        now = time.time_ns()
+        now = self._now()
         outcome = self._risk.reset_halt(cmd.confirm)
         if isinstance(outcome, str):
             refused = HaltResetRefused(reason=outcome, ts_ns=now)
@@ -849,7 +987,7 @@ class Engine:
 
     async def _panic(self, cmd: PanicClose, fut: concurrent.futures.Future[Any]) -> None:
         t0 = time.perf_counter()
-        now = time.time_ns()
+        now = self._now()
         lines: list[str] = []
         change = self._risk.halt(f"panic close by {cmd.actor}")
         if change is not None:
@@ -870,7 +1008,7 @@ class Engine:
                 break
             attempts += 1
             sent: list[str] = []
-            now = time.time_ns()
+            now = self._now()
             for sym, qty in open_positions.items():
                 order = Order(
                     order_id=self._next_order_id(),
@@ -899,7 +1037,7 @@ class Engine:
                 self._advance_broker()
             for oid in sent:
                 if oid in self._orders:
-                    self._cancel_one(oid, "panic attempt timed out", time.time_ns())
+                    self._cancel_one(oid, "panic attempt timed out", self._now())
             for sym in open_positions:
                 left = self._portfolio.positions[sym].qty
                 if left:
@@ -924,7 +1062,7 @@ class Engine:
             duration_ms=duration_ms,
             remaining=frozen_map(remaining),
             log=tuple(lines),
-            ts_ns=time.time_ns(),
+            ts_ns=self._now(),
         )
         for line in lines:
             log.warning("panic close: %s", line)
@@ -998,10 +1136,10 @@ class Engine:
             if change is not None:
                 self._emit(
                     TradingStateChanged(
-                        state=change.new_state, reason=change.reason, ts_ns=time.time_ns()
+                        state=change.new_state, reason=change.reason, ts_ns=self._now()
                     )
                 )
-        self._emit(EngineFailed(where="storage", message=message, ts_ns=time.time_ns()))
+        self._emit(EngineFailed(where="storage", message=message, ts_ns=self._now()))
 
     def _finish(self, fut: concurrent.futures.Future[Any], event: Any) -> None:
         if not fut.done():
@@ -1013,6 +1151,156 @@ class Engine:
                 cb(event)
             except Exception:
                 log.exception("event listener failed")
+        if self._strategy_hosts:
+            for host in list(self._strategy_hosts.values()):
+                try:
+                    host.on_event(event)
+                except Exception as exc:
+                    log.exception("strategy %s failed on %r", host.strategy_id, event)
+                    self._end_strategy(host, f"failed: {exc}")
+
+    # ------------------------------------------------------------------ strategies
+
+    def _start_strategy(self, cmd: StartStrategy, fut: concurrent.futures.Future[Any]) -> None:
+        from engine.strategy import ParamError, make_strategy
+
+        now = self._now()
+        reason = ""
+        host: StrategyHost | None = None
+        if cmd.symbol not in self._candles:
+            reason = f"unknown symbol {cmd.symbol!r}"
+        elif any(h.name == cmd.name for h in self._strategy_hosts.values()):
+            reason = f"strategy {cmd.name!r} is already running"
+        else:
+            try:
+                strategy = make_strategy(cmd.name, dict(cmd.params))
+            except ParamError as exc:
+                reason = str(exc)
+            else:
+                self._strategy_seq += 1
+                sid = f"S-{self._strategy_seq:04d}"
+                host = StrategyHost(
+                    self,
+                    sid,
+                    strategy,
+                    self.instruments[cmd.symbol],
+                    self._candles[cmd.symbol],
+                    cmd.params,
+                )
+        if host is None:
+            rejected = StrategyRejected(name=cmd.name, reason=reason, ts_ns=now)
+            self._emit(rejected)
+            self._finish(fut, rejected)
+            return
+        self._strategy_hosts[host.strategy_id] = host
+        try:
+            host.start()
+        except Exception as exc:
+            log.exception("strategy %s failed to start", cmd.name)
+            self._strategy_hosts.pop(host.strategy_id, None)
+            host.running = False
+            rejected = StrategyRejected(name=cmd.name, reason=f"failed: {exc}", ts_ns=now)
+            self._emit(rejected)
+            self._finish(fut, rejected)
+            return
+        log.info("strategy %s (%s) started on %s", cmd.name, host.strategy_id, cmd.symbol)
+        started = StrategyStarted(
+            strategy_id=host.strategy_id,
+            name=cmd.name,
+            symbol=cmd.symbol,
+            params=frozen_map(dict(cmd.params)),
+            ts_ns=now,
+        )
+        self._emit(started)
+        self._finish(fut, started)
+
+    def _stop_strategy(self, cmd: StopStrategy, fut: concurrent.futures.Future[Any]) -> None:
+        key = cmd.name_or_id
+        host = self._strategy_hosts.get(key) or next(
+            (h for h in self._strategy_hosts.values() if h.name == key), None
+        )
+        if host is None:
+            rejected = StrategyRejected(
+                name=key, reason=f"no running strategy {key!r}", ts_ns=self._now()
+            )
+            self._emit(rejected)
+            self._finish(fut, rejected)
+            return
+        self._finish(fut, self._end_strategy(host, "stopped by user"))
+
+    def _end_strategy(self, host: StrategyHost, reason: str) -> StrategyStopped:
+        self._strategy_hosts.pop(host.strategy_id, None)
+        try:
+            host.stop()
+        except Exception:
+            log.exception("strategy %s failed in on_stop", host.strategy_id)
+        log.info("strategy %s stopped: %s", host.strategy_id, reason)
+        event = StrategyStopped(
+            strategy_id=host.strategy_id, name=host.name, reason=reason, ts_ns=self._now()
+        )
+        self._emit(event)
+        return event
+
+    def _run_strategies(self) -> None:
+        for host in list(self._strategy_hosts.values()):
+            try:
+                host.drain()
+            except Exception as exc:
+                log.exception("strategy %s failed on a bar", host.strategy_id)
+                self._end_strategy(host, f"failed: {exc}")
+
+    # The StrategyHost's view of the engine (engine thread only).
+
+    def strategy_now_ns(self) -> int:
+        return self._now()
+
+    def _now(self) -> int:
+        """Wall clock for the sim venue; the replay clock (event time) for a replay venue."""
+        return self._replay_now if self._replay is not None else time.time_ns()
+
+    def strategy_fees(self) -> FeeSchedule:
+        cfg = self.config
+        return FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
+
+    def strategy_submit(self, cmd: SubmitOrder) -> SubmitResult:
+        """The manual order path; returns the settling event (``OrderAccepted`` if pending)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        seq = self._order_seq
+        self._submit_order(cmd, fut)
+        if fut.done():
+            result: SubmitResult = fut.result()
+            return result
+        order = self._orders.get(f"O-{seq + 1:06d}") if self._order_seq == seq + 1 else None
+        if order is None:  # pragma: no cover - _submit_order always settles or keeps the order
+            raise RuntimeError("strategy order vanished without an event")
+        self._futures.pop(order.order_id, None)
+        return OrderAccepted(order=order.view(), ts_ns=order.ts_created)
+
+    def strategy_cancel(self, cmd: CancelOrder, reason: str) -> CancelResult:
+        now = self._now()
+        event = self._cancel_one(cmd.order_id, reason, now)
+        if event is None:
+            refused = CancelRejected(
+                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
+            )
+            self._emit(refused)
+            return refused
+        return event
+
+    def strategy_position(self, symbol: str) -> Decimal:
+        return self._portfolio.position(symbol).qty
+
+    def strategy_cash(self) -> Decimal:
+        return self._portfolio.cash
+
+    def strategy_best(self, symbol: str, *, bid: bool) -> Decimal | None:
+        assert self._sim is not None
+        book = self._sim.books[symbol]
+        top = book.best_bid() if bid else book.best_ask()
+        return None if top is None else self.instruments[symbol].ticks_to_price(top[0])
+
+    def strategy_open_orders(self) -> list[OrderView]:
+        return [o.view() for o in self._orders.values()]
 
     def _open_order_views(self) -> Mapping[str, OrderView]:
         if self._dirty_orders:
@@ -1042,7 +1330,7 @@ class Engine:
         return self._portfolio.equity(self._marks())
 
     def _publish_snapshot(self, force: bool = False) -> None:
-        now = time.time_ns()
+        now = self._now()
         if not force and now - self._last_snapshot_ns < _NS / self.config.snapshot_hz:
             return
         self._last_snapshot_ns = now

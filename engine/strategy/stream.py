@@ -69,6 +69,13 @@ class StreamingHost:
         """A bar has closed: store it, prepare on the tail and call ``on_bar`` for it."""
         if not self.started:
             self.start(ctx)
+        self.append(time_ms, o, h, lo, c, volume)
+        lo_i = max(0, self._n - self.window)
+        self.strategy.prepare(self.bars(lo_i, self._n))
+        self.strategy.on_bar(ctx, self._n - 1 - lo_i)
+
+    def append(self, time_ms: int, o: int, h: int, lo: int, c: int, volume: float) -> None:
+        """Store a closed bar without calling the strategy (warm-up history before ``start``)."""
         if self._n == self._cap:
             self._cap *= 2
             for name, arr in self._ints.items():
@@ -79,9 +86,6 @@ class StreamingHost:
             self._ints[name][n] = value
         self._vol[n] = volume
         self._n = n + 1
-        lo_i = max(0, self._n - self.window)
-        self.strategy.prepare(self.bars(lo_i, self._n))
-        self.strategy.on_bar(ctx, self._n - 1 - lo_i)
 
     def push_from(self, ctx: StrategyContext, bars: Bars, i: int) -> None:
         """Bar ``i`` of a recorded series has closed."""
