@@ -9,32 +9,16 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from typing import Any
 
 
-def main() -> int:
-    csv, out, fast, slow, fee = (
-        sys.argv[1],
-        sys.argv[2],
-        int(sys.argv[3]),
-        int(sys.argv[4]),
-        float(sys.argv[5]),
-    )
+def run_sma_cross(df: Any, fast: int, slow: int, fee: float) -> Any:
+    """backtesting.py's ``FractionalBacktest`` with the sma_cross rules of issue 4: all cash
+    in on a cross up at the next open, flat on a cross down; returns its stats."""
     import numpy as np
     import pandas as pd
     from backtesting import Strategy
     from backtesting.lib import FractionalBacktest, crossover
-
-    raw = pd.read_csv(csv)
-    df = pd.DataFrame(
-        {
-            "Open": raw["open"].to_numpy(float),
-            "High": raw["high"].to_numpy(float),
-            "Low": raw["low"].to_numpy(float),
-            "Close": raw["close"].to_numpy(float),
-            "Volume": raw["volume"].to_numpy(float),
-        },
-        index=pd.to_datetime(raw["open_time_ms"], unit="ms"),
-    )
 
     def sma(x: object, n: int) -> object:
         return pd.Series(x).rolling(n).mean().to_numpy()
@@ -62,7 +46,26 @@ def main() -> int:
             exclusive_orders=True,
             fractional_unit=1e-5,
         )
-        stats = bt.run()
+        return bt.run()
+
+
+def main() -> int:
+    csv, out = sys.argv[1], sys.argv[2]
+    fast, slow, fee = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    import pandas as pd
+
+    raw = pd.read_csv(csv)
+    df = pd.DataFrame(
+        {
+            "Open": raw["open"].to_numpy(float),
+            "High": raw["high"].to_numpy(float),
+            "Low": raw["low"].to_numpy(float),
+            "Close": raw["close"].to_numpy(float),
+            "Volume": raw["volume"].to_numpy(float),
+        },
+        index=pd.to_datetime(raw["open_time_ms"], unit="ms"),
+    )
+    stats = run_sma_cross(df, fast, slow, fee)
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(
             {"equity_final": float(stats["Equity Final [$]"]), "trades": int(stats["# Trades"])},

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +78,10 @@ def _app_has_backtest() -> bool:
 
 
 def _backtesting_py(bars: Any) -> tuple[float, float, int]:
-    """(seconds, final equity, closed trades) of backtesting.py on ``bars``."""
-    import numpy as np
+    """(seconds, final equity, closed trades) of backtesting.py on ``bars``, in this process."""
     import pandas as pd
-    from backtesting import Strategy
-    from backtesting.lib import FractionalBacktest, crossover
+
+    from bench.backtesting_py_process import run_sma_cross
 
     df = pd.DataFrame(
         {
@@ -95,36 +93,9 @@ def _backtesting_py(bars: Any) -> tuple[float, float, int]:
         },
         index=pd.to_datetime(bars.time_ms, unit="ms"),
     )
-
-    def sma(x: Any, n: int) -> Any:
-        return pd.Series(x).rolling(n).mean().to_numpy()
-
-    class SmaCross(Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            self.fast = self.I(sma, self.data.Close, FAST)
-            self.slow = self.I(sma, self.data.Close, SLOW)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                if not self.position:
-                    self.buy(size=float(np.nextafter(1.0, 0.0)))
-            elif crossover(self.slow, self.fast) and self.position:
-                self.position.close()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        bt = FractionalBacktest(
-            df,
-            SmaCross,
-            cash=10_000,
-            commission=FEE,
-            trade_on_close=False,
-            exclusive_orders=True,
-            fractional_unit=1e-5,
-        )
-        stats = bt.run()
-        seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stats = run_sma_cross(df, FAST, SLOW, FEE)
+    seconds = time.perf_counter() - t0
     return seconds, float(stats["Equity Final [$]"]), int(stats["# Trades"])
 
 

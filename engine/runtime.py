@@ -655,34 +655,11 @@ class Engine:
         checked = validate_order(cmd, self.instruments, mid)
         if isinstance(checked, Invalid):
             log.info("order refused: %s", checked.reason)
-            event = OrderDenied(
-                order_id="",
-                client_id=cmd.client_id,
-                symbol=str(cmd.symbol),
-                reason=checked.reason,
-                limit=checked.field,
-                value=checked.value,
-                command=cmd,
-                ts_ns=now,
-            )
+            event = checked.denied(cmd, now)
             self._emit(event)
             self._finish(fut, event)
             return
-        order = Order(
-            order_id=self._next_order_id(),
-            client_id=cmd.client_id,
-            symbol=checked.instrument.symbol,
-            side=checked.side,
-            type=checked.type,
-            qty=checked.qty,
-            price=checked.price,
-            tif=checked.tif,
-            post_only=bool(cmd.post_only),
-            reduce_only=bool(cmd.reduce_only),
-            source=cmd.source,
-            ts_created=now,
-            ts_updated=now,
-        )
+        order = checked.new_order(cmd, self._next_order_id(), now)
         self._place(order, fut, now, command=cmd)
 
     def _place(
@@ -862,12 +839,15 @@ class Engine:
 
     # ------------------------------------------------------------------ risk
 
-    def _risk_context(self, now: int) -> RiskContext:
+    def _risk_context(
+        self, now: int, marks: Mapping[str, Decimal | None] | None = None
+    ) -> RiskContext:
+        marks = self._marks() if marks is None else marks  # mids computed once per context
         return RiskContext(
-            equity=self._equity(),
+            equity=self._portfolio.equity(marks),
             start_of_day_equity=self._portfolio.start_of_day_equity,
             positions={s: p.qty for s, p in self._portfolio.positions.items()},
-            marks=self._marks(),
+            marks=marks,
             open_orders=tuple(self._open_order_views().values()),
             last_book_ns=dict(self._last_book_ns),
             now_ns=now,
@@ -1360,7 +1340,7 @@ class Engine:
                 cached_trades = tuple(reversed(dq))
                 self._trades_cache[sym] = cached_trades
             trades[sym] = cached_trades
-        ctx = self._risk_context(now)
+        ctx = self._risk_context(now, marks)
         c = self._counters
         return EngineSnapshot(
             ts_ns=now,

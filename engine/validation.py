@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.messages import SubmitOrder
+from engine.messages import OrderDenied, SubmitOrder
 from engine.model.instrument import Instrument
 from engine.model.money import parse_decimal
-from engine.model.orders import OrderSide, OrderType, TimeInForce
+from engine.model.orders import Order, OrderSide, OrderType, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +29,44 @@ class ValidOrder:
     price: Decimal | None
     tif: TimeInForce
 
+    def new_order(self, cmd: SubmitOrder, order_id: str, now_ns: int) -> Order:
+        """The engine's order for this request (state NEW). Live, backtest and replay all build
+        orders here, so an order means the same thing on every path."""
+        return Order(
+            order_id=order_id,
+            client_id=cmd.client_id,
+            symbol=self.instrument.symbol,
+            side=self.side,
+            type=self.type,
+            qty=self.qty,
+            price=self.price,
+            tif=self.tif,
+            post_only=bool(cmd.post_only),
+            reduce_only=bool(cmd.reduce_only),
+            source=cmd.source,
+            ts_created=now_ns,
+            ts_updated=now_ns,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
     field: str
     value: str
     reason: str
+
+    def denied(self, cmd: SubmitOrder, now_ns: int) -> OrderDenied:
+        """The refusal event for a malformed request (it never became an order: no id)."""
+        return OrderDenied(
+            order_id="",
+            client_id=cmd.client_id,
+            symbol=str(cmd.symbol),
+            reason=self.reason,
+            limit=self.field,
+            value=self.value,
+            command=cmd,
+            ts_ns=now_ns,
+        )
 
 
 def _fmt(value: object) -> str:

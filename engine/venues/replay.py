@@ -325,34 +325,11 @@ class ReplaySession:
         mid = book.mid() if book is not None else None
         checked = validate_order(cmd, self.instruments, mid)
         if isinstance(checked, Invalid):
-            event = OrderDenied(
-                order_id="",
-                client_id=cmd.client_id,
-                symbol=str(cmd.symbol),
-                reason=checked.reason,
-                limit=checked.field,
-                value=checked.value,
-                command=cmd,
-                ts_ns=now,
-            )
+            event = checked.denied(cmd, now)
             self.log.denials.append(event)
             self._emit(event)
             return event
-        order = Order(
-            order_id=self._next_order_id(),
-            client_id=cmd.client_id,
-            symbol=checked.instrument.symbol,
-            side=checked.side,
-            type=checked.type,
-            qty=checked.qty,
-            price=checked.price,
-            tif=checked.tif,
-            post_only=bool(cmd.post_only),
-            reduce_only=bool(cmd.reduce_only),
-            source=cmd.source,
-            ts_created=now,
-            ts_updated=now,
-        )
+        order = checked.new_order(cmd, self._next_order_id(), now)
         denial = self.risk.check_order(order, self._risk_context(now))
         if denial is not None:
             order.transition(OrderStatus.DENIED, now, denial.reason)
