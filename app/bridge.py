@@ -37,6 +37,7 @@ class EngineBridge(QObject):
         self._last_frame = 0.0
         self._frame_times: deque[float] = deque(maxlen=120)
         self.frames_delivered = 0
+        self._closed = False
         self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
         self._deliver_timer = QTimer(self)
         self._deliver_timer.setSingleShot(True)
@@ -69,6 +70,8 @@ class EngineBridge(QObject):
     # ---------------------------------------------------------------- GUI thread
     @Slot()
     def _on_wake(self) -> None:
+        if self._closed:
+            return  # a wake-up queued before close(): nothing is delivered after it
         # Frames are due on a fixed grid (last due time + interval), so a timer that fires a
         # little late does not push every later frame back: the rate holds at max_hz.
         wait = self._min_interval - (time.perf_counter() - self._last_frame)
@@ -79,6 +82,8 @@ class EngineBridge(QObject):
 
     @Slot()
     def _deliver(self) -> None:
+        if self._closed:
+            return
         with self._pending_lock:
             self._pending = False
         try:
@@ -125,6 +130,7 @@ class EngineBridge(QObject):
         return max((g for t, g in self._stalls if t >= cutoff), default=0.0)
 
     def close(self) -> None:
+        self._closed = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []

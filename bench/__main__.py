@@ -2,8 +2,11 @@
 
 Each module exposes `run() -> list[dict]`; a row has `name`, `value`, `unit`, `target` and an
 optional `note`. A target written as a comparison (">= 100000", "< 33") is checked against the
-value; anything else is shown as is. A module that raises becomes one error row, so one broken
-benchmark cannot hide the others; the exit status is 1 if any module failed.
+value (PASS or MISS); anything else is shown as is. A module that raises becomes one error row, so
+one broken benchmark cannot hide the others; the exit status is 1 if any module failed.
+
+The table starts with the machine it ran on (CPU model, cores, load average at the start), so
+figures from different machines are never compared by accident.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import importlib
 import json
 import math
 import operator
+import os
 import platform
 import re
 import sys
@@ -44,8 +48,39 @@ def discover(only: Sequence[str] = ()) -> list[str]:
     return names
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU model, cores, load average now, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_at_start": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def describe(m: dict[str, Any]) -> str:
+    load = " ".join(str(x) for x in m["load_average_at_start"]) or "n/a"
+    return (
+        f"machine: {m['cpu']}, {m['cores']} cores, load average at start {load}; "
+        f"Python {m['python']} on {m['platform']}"
+    )
+
+
 def verdict(value: object, target: object) -> str:
-    """'ok' or 'MISS' when the target is a comparison and the value a number, else ''."""
+    """'PASS' or 'MISS' when the target is a comparison and the value a number, else ''."""
     if not isinstance(target, str) or isinstance(value, bool):
         return ""
     if not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
@@ -54,7 +89,7 @@ def verdict(value: object, target: object) -> str:
     if m is None:
         return ""
     bound = float(m.group(2).replace(",", "").replace("_", ""))
-    return "ok" if _OPS[m.group(1)](float(value), bound) else "MISS"
+    return "PASS" if _OPS[m.group(1)](float(value), bound) else "MISS"
 
 
 def _error_row(module: str, exc: BaseException) -> dict[str, Any]:
@@ -149,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not modules:
         print("bench: no bench/bench_*.py modules found", file=sys.stderr)
         return 1
+    measured_on = machine()
+    print(f"bench: {describe(measured_on)}", file=sys.stderr, flush=True)
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     for module in modules:
@@ -157,9 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.extend(module_rows)
         timings[module.removeprefix("bench.")] = round(seconds, 3)
 
+    print(describe(measured_on))
     print(render_table(rows))
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "measured_on": measured_on,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),

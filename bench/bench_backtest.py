@@ -1,9 +1,9 @@
 """Backtester speed: 1M synthetic 1-minute bars through the full path, against backtesting.py.
 
 - whole process: ``python -m app.backtest_cli`` (start, load, run, metrics, write the JSON) on a
-  CSV of 1,000,000 bars, timed from spawn to exit, once parsing the CSV (cold) and once reading
-  the parsed bars from the datasets cache (warm); ``python -m app backtest`` too once the lead
-  has wired the sub-command into ``app/main.py``;
+  CSV of 1,000,000 bars, timed from spawn to exit. The headline is the run a user meets: a CSV no
+  datasets cache has seen (median of 3, a new cache each); a repeat run reading the cache is
+  shown too and says CACHED; ``python -m app backtest`` (through ``app/main.py``) likewise;
 - in-process: ``Backtest.run`` + the result document, and backtesting.py's ``FractionalBacktest``
   on the same bars with the same rules (commission = fee, trade_on_close False, exclusive
   orders, all cash), and the ratio;
@@ -116,41 +116,47 @@ def run() -> list[dict[str, Any]]:
         write_csv(bars, csv)
         db = tmpdir / "datasets.db"
         out = tmpdir / "out.json"
-        cold = _cli(["app.backtest_cli"], csv, out, db)
-        warm = min(_cli(["app.backtest_cli"], csv, out, db) for _ in range(2))
+        # Headline: what a user meets, a CSV no datasets cache has seen (a new cache each run).
+        colds = sorted(
+            _cli(["app.backtest_cli"], csv, out, tmpdir / f"fresh-{k}.db") for k in range(3)
+        )
+        cold = colds[1]
+        _cli(["app.backtest_cli"], csv, out, db)  # fills the cache
+        warm = sorted(_cli(["app.backtest_cli"], csv, out, db) for _ in range(3))[1]
         rows.append(
             {
-                "name": "1M bars, whole process, cached data",
-                "value": round(warm, 3),
+                "name": "1M bars, whole process, CSV never seen (median of 3)",
+                "value": round(cold, 3),
                 "unit": "s",
-                "target": "<= 2.5",
-                "note": "python -m app.backtest_cli: start, load (datasets cache), run, JSON",
+                "target": "<= 1.0",
+                "note": "python -m app.backtest_cli: start, parse the CSV, run, write the JSON; "
+                f"runs {', '.join(f'{c:.2f}' for c in colds)} s",
             }
         )
         rows.append(
             {
-                "name": "1M bars, whole process, parsing the CSV",
-                "value": round(cold, 3),
+                "name": "1M bars, whole process, CACHED bars (median of 3)",
+                "value": round(warm, 3),
                 "unit": "s",
-                "target": "<= 2.5",
-                "note": "first run: parse 1M CSV rows and store them in the cache",
+                "target": "",
+                "note": "the same CSV read again from the datasets cache (a repeat run)",
             }
         )
         if _app_has_backtest():
-            app_t = min(_cli(["app", "backtest"], csv, out, db) for _ in range(2))
+            app_t = sorted(_cli(["app", "backtest"], csv, out, db) for _ in range(3))[1]
             rows.append(
                 {
-                    "name": "1M bars, python -m app backtest, cached",
+                    "name": "1M bars, python -m app backtest, CACHED (median of 3)",
                     "value": round(app_t, 3),
                     "unit": "s",
-                    "target": "<= 2.5",
+                    "target": "",
                     "note": "through app/main.py",
                 }
             )
 
         bt_whole: list[float] = []
         bt_out = tmpdir / "bt.json"
-        for _ in range(2):
+        for _ in range(3):
             t_start = time.perf_counter()
             done = subprocess.run(
                 [
@@ -226,32 +232,33 @@ def run() -> list[dict[str, Any]]:
             }
         )
         if bt_whole:
-            whole = min(bt_whole)
+            whole = sorted(bt_whole)[len(bt_whole) // 2]
             rows.append(
                 {
                     "name": "backtesting.py, whole process (same CSV, same rules)",
                     "value": round(whole, 3),
                     "unit": "s",
                     "target": "",
-                    "note": "start, import, pandas.read_csv, run, write JSON (best of 2)",
+                    "note": f"start, import, pandas.read_csv, run, write JSON (median of "
+                    f"{len(bt_whole)})",
                 }
             )
             rows.append(
                 {
-                    "name": "speed-up vs backtesting.py, whole process vs whole process",
-                    "value": round(whole / warm, 2),
-                    "unit": "x",
-                    "target": ">= 3",
-                    "note": "ours with the dataset cache warm",
-                }
-            )
-            rows.append(
-                {
-                    "name": "speed-up, whole process, ours parsing the CSV",
+                    "name": "speed-up vs backtesting.py, whole process, CSV never seen",
                     "value": round(whole / cold, 2),
                     "unit": "x",
+                    "target": ">= 8",
+                    "note": "both parse the same CSV; measured in this run",
+                }
+            )
+            rows.append(
+                {
+                    "name": "speed-up vs backtesting.py, whole process, ours CACHED",
+                    "value": round(whole / warm, 2),
+                    "unit": "x",
                     "target": "",
-                    "note": "ours cold: parses the CSV and fills the cache first",
+                    "note": "ours reading the datasets cache, theirs parsing the CSV",
                 }
             )
     real = DATA / "binance_spot_BTCUSDT_5m_2022-2026.csv.gz"

@@ -70,11 +70,27 @@ def _sim_rate_for(target_diffs_per_s: float) -> float:
     return target_diffs_per_s / base
 
 
+def _backtest_gui_gap() -> dict[str, float]:
+    """The GUI thread's lateness while the Backtest tab runs 1M bars (bench/backtest_gui_probe)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.backtest_gui_probe"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def run() -> list[dict[str, object]]:
     rate = _sim_rate_for(10_000)
     loaded = _probe(10.0, rate)
     idle = _probe(5.0, 1.0)
     starts = sorted(_cold_start() for _ in range(3))
+    gap = _backtest_gui_gap()
     return [
         {
             "name": "sim diffs/s during UI run",
@@ -105,6 +121,14 @@ def run() -> list[dict[str, object]]:
             "value": round(idle["rss_mb"]),
             "unit": "MB",
             "target": "<= 400",
+        },
+        {
+            "name": "worst GUI gap during a 1M-bar backtest (Backtest tab)",
+            "value": round(gap["max_gap_ms"], 1),
+            "unit": "ms",
+            "target": "<= 50",
+            "note": f"p99 {gap['p99_gap_ms']:.1f} ms over {gap['ticks']} ticks of a 10 ms timer; "
+            f"run {gap['state']} in {gap['wall_s']:.1f} s (worker process)",
         },
     ]
 

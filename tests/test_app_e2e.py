@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kit import WAIT_S
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
@@ -42,11 +43,11 @@ def test_books_move_in_the_ladder(running: tuple[Engine, MainWindow], qtbot: QtB
     window.selection.set_symbol("BTC/USDT")
     model = window.ladder.model
     spread_row = model.spread_row
-    qtbot.waitUntil(lambda: model.row_info(spread_row + 1)[1] is not None, timeout=5000)
+    qtbot.waitUntil(lambda: model.row_info(spread_row + 1)[1] is not None)
     first_bid = model.row_info(spread_row + 1)[1]
     seen = {first_bid}
     qtbot.waitUntil(
-        lambda: seen.add(model.row_info(spread_row + 1)[1]) or len(seen) > 1, timeout=15000
+        lambda: seen.add(model.row_info(spread_row + 1)[1]) or len(seen) > 1
     )
     assert first_bid is not None
     # The ladder's best bid is the engine's best bid of some recent frame.
@@ -59,16 +60,16 @@ def test_market_order_from_ticket_makes_a_position(
     engine, window = running
     window.selection.set_symbol("ETH/USDT")
     ticket = window.ticket
-    qtbot.waitUntil(lambda: ticket.symbol == "ETH/USDT", timeout=5000)
+    qtbot.waitUntil(lambda: ticket.symbol == "ETH/USDT")
     ticket.set_order_type("market")
     ticket.set_side("buy")
     ticket.qty_edit.setText("0.05")
-    qtbot.waitUntil(lambda: ticket.send_button.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: ticket.send_button.isEnabled())
     qtbot.mouseClick(ticket.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
-        lambda: engine.snapshot().positions["ETH/USDT"].qty == Decimal("0.05"), timeout=5000
+        lambda: engine.snapshot().positions["ETH/USDT"].qty == Decimal("0.05")
     )
-    qtbot.waitUntil(lambda: "0.05" in _positions_text(window, "ETH/USDT"), timeout=5000)
+    qtbot.waitUntil(lambda: "0.05" in _positions_text(window, "ETH/USDT"))
 
 
 def test_cancel_from_orders_view(running: tuple[Engine, MainWindow], qtbot: QtBot) -> None:
@@ -83,14 +84,14 @@ def test_cancel_from_orders_view(running: tuple[Engine, MainWindow], qtbot: QtBo
             qty=Decimal("1"),
             price=(bid * Decimal("0.98")).quantize(Decimal("0.01")),
         )
-    ).result(timeout=5)
+    ).result(WAIT_S)
     assert isinstance(accepted, OrderAccepted)
     view = window.orders
-    qtbot.waitUntil(lambda: view.table.model().rowCount() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: view.table.model().rowCount() == 1)
     view.table.selectRow(0)
     qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: engine.snapshot().orders == {}, timeout=5000)
-    qtbot.waitUntil(lambda: view.table.model().rowCount() == 0, timeout=5000)
+    qtbot.waitUntil(lambda: engine.snapshot().orders == {})
+    qtbot.waitUntil(lambda: view.table.model().rowCount() == 0)
 
 
 def _positions_text(window: MainWindow, symbol: str) -> str:

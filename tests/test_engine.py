@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kit import WAIT_S
 
 from engine import (
     AllCancelled,
@@ -40,7 +41,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     eng.stop()
 
 
-def _wait(pred, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(pred, timeout: float = WAIT_S) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -65,7 +66,7 @@ def test_books_move_and_snapshot_has_all_symbols(engine: Engine) -> None:
 def test_market_buy_makes_a_position_and_pays_fees(engine: Engine) -> None:
     ev = engine.submit(
         SubmitOrder(symbol="BTC/USDT", side="buy", type="market", qty=Decimal("0.01"), price=None)
-    ).result(timeout=5)
+    ).result(WAIT_S)
     assert isinstance(ev, OrderFilled), ev
     assert ev.order.status is OrderStatus.FILLED
     snap = engine.snapshot()
@@ -99,7 +100,7 @@ def test_bad_orders_are_denied_with_a_reason(
 ) -> None:
     ev = engine.submit(
         SubmitOrder(symbol=symbol, side="buy", type=otype, qty=qty, price=price)
-    ).result(timeout=5)
+    ).result(WAIT_S)
     assert isinstance(ev, OrderDenied)
     assert needle in ev.reason
     assert engine.snapshot().positions.get("BTC/USDT") is None or (
@@ -113,14 +114,14 @@ def test_limit_order_rests_and_cancels(engine: Engine) -> None:
     price = (bid * Decimal("0.97")).quantize(Decimal("0.01"))
     ev = engine.submit(
         SubmitOrder(symbol="ETH/USDT", side="buy", type="limit", qty=Decimal("0.01"), price=price)
-    ).result(timeout=5)
+    ).result(WAIT_S)
     assert isinstance(ev, OrderAccepted)
     oid = ev.order.order_id
     assert oid in engine.snapshot().orders
-    done = engine.submit(CancelOrder(order_id=oid)).result(timeout=5)
+    done = engine.submit(CancelOrder(order_id=oid)).result(WAIT_S)
     assert isinstance(done, OrderCancelled)
     assert oid not in engine.snapshot().orders
-    again = engine.submit(CancelOrder(order_id=oid)).result(timeout=5)
+    again = engine.submit(CancelOrder(order_id=oid)).result(WAIT_S)
     assert isinstance(again, CancelRejected)
 
 
@@ -131,9 +132,9 @@ def test_cancel_all(engine: Engine) -> None:
         price = (bid * Decimal("0.98") - Decimal(i) / 10).quantize(Decimal("0.01"))
         engine.submit(
             SubmitOrder(symbol="SOL/USDT", side="buy", type="limit", qty=Decimal("1"), price=price)
-        ).result(timeout=5)
+        ).result(WAIT_S)
     assert len(engine.snapshot().orders) == 3
-    ev = engine.submit(CancelAll()).result(timeout=5)
+    ev = engine.submit(CancelAll()).result(WAIT_S)
     assert isinstance(ev, AllCancelled)
     assert len(ev.order_ids) == 3
     assert engine.snapshot().orders == {}
@@ -143,10 +144,10 @@ def test_restart_restores_state_exactly(tmp_path: Path) -> None:
     eng = Engine(_config(tmp_path)).start()
     eng.submit(
         SubmitOrder(symbol="BTC/USDT", side="buy", type="market", qty=Decimal("0.02"))
-    ).result(timeout=5)
+    ).result(WAIT_S)
     eng.submit(
         SubmitOrder(symbol="BTC/USDT", side="sell", type="market", qty=Decimal("0.005"))
-    ).result(timeout=5)
+    ).result(WAIT_S)
     bid = eng.snapshot().books["ETH/USDT"].best_bid
     assert bid is not None
     rest = eng.submit(
@@ -157,7 +158,7 @@ def test_restart_restores_state_exactly(tmp_path: Path) -> None:
             qty=Decimal("0.01"),
             price=(bid * Decimal("0.97")).quantize(Decimal("0.01")),
         )
-    ).result(timeout=5)
+    ).result(WAIT_S)
     before = eng.snapshot()
     eng.stop()
 
@@ -178,7 +179,7 @@ def test_restart_restores_state_exactly(tmp_path: Path) -> None:
         # New ids continue after the restored ones.
         ev = again.submit(
             SubmitOrder(symbol="BTC/USDT", side="sell", type="market", qty=Decimal("0.005"))
-        ).result(timeout=5)
+        ).result(WAIT_S)
         assert ev.order.order_id > rest.order.order_id
     finally:
         again.stop()
@@ -208,7 +209,7 @@ def test_latency_delays_the_fill(tmp_path: Path) -> None:
         t0 = time.perf_counter()
         ev = eng.submit(
             SubmitOrder(symbol="BTC/USDT", side="buy", type="market", qty=Decimal("0.001"))
-        ).result(timeout=5)
+        ).result(WAIT_S)
         elapsed = time.perf_counter() - t0
         assert isinstance(ev, OrderFilled)
         assert elapsed >= 0.045

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kit import WAIT_S
 
 from engine import (
     Engine,
@@ -46,19 +47,19 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def _buy(eng: Engine, symbol: str, qty: str, **kw: object) -> object:
     return eng.submit(
         SubmitOrder(symbol=symbol, side="buy", type="market", qty=D(qty), **kw)  # type: ignore[arg-type]
-    ).result(timeout=5)
+    ).result(WAIT_S)
 
 
 def _sell(eng: Engine, symbol: str, qty: str, **kw: object) -> object:
     return eng.submit(
         SubmitOrder(symbol=symbol, side="sell", type="market", qty=D(qty), **kw)  # type: ignore[arg-type]
-    ).result(timeout=5)
+    ).result(WAIT_S)
 
 
 def test_limit_change_is_applied_persisted_and_audited(tmp_path: Path) -> None:
     eng = Engine(_config(tmp_path)).start()
     try:
-        ev = eng.submit(UpdateRiskLimits(max_leverage="2", max_open_orders=7)).result(5)
+        ev = eng.submit(UpdateRiskLimits(max_leverage="2", max_open_orders=7)).result(WAIT_S)
         assert isinstance(ev, RiskLimitsChanged)
         assert ev.old["max_leverage"] == D(3)
         assert ev.new["max_leverage"] == D(2)
@@ -90,14 +91,14 @@ def test_invalid_limit_values_change_nothing(
     engine: Engine, changes: dict[str, object], needle: str
 ) -> None:
     before = dict(engine.snapshot().risk.limits)
-    ev = engine.submit(UpdateRiskLimits(**changes)).result(5)  # type: ignore[arg-type]
+    ev = engine.submit(UpdateRiskLimits(**changes)).result(WAIT_S)  # type: ignore[arg-type]
     assert isinstance(ev, RiskLimitsRejected)
     assert needle in ev.reason
     assert dict(engine.snapshot().risk.limits) == before
 
 
 def test_order_notional_limit_denies_with_limit_value_and_reason(engine: Engine) -> None:
-    engine.submit(UpdateRiskLimits(max_order_notional="100")).result(5)
+    engine.submit(UpdateRiskLimits(max_order_notional="100")).result(WAIT_S)
     ev = _buy(engine, "ETH/USDT", "0.5")
     assert isinstance(ev, OrderDenied)
     assert ev.limit == "max_order_notional"
@@ -109,10 +110,10 @@ def test_order_notional_limit_denies_with_limit_value_and_reason(engine: Engine)
 def test_daily_loss_halt_survives_restart_and_needs_a_confirmed_reset(tmp_path: Path) -> None:
     eng = Engine(_config(tmp_path)).start()
     try:
-        eng.submit(UpdateRiskLimits(max_daily_loss_pct="0.01")).result(5)
+        eng.submit(UpdateRiskLimits(max_daily_loss_pct="0.01")).result(WAIT_S)
         filled = _buy(eng, "BTC/USDT", "0.05")  # the taker fee alone loses more than 0.01 %
         assert isinstance(filled, OrderFilled)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT_S
         while eng.snapshot().risk.state != "HALTED" and time.monotonic() < deadline:
             time.sleep(0.02)
         snap = eng.snapshot()
@@ -133,11 +134,11 @@ def test_daily_loss_halt_survives_restart_and_needs_a_confirmed_reset(tmp_path: 
         assert snap.account.start_of_day_equity == sod
         assert isinstance(_buy(again, "BTC/USDT", "0.001"), OrderDenied)
         # Raising a limit does not lift the halt; an unconfirmed reset is refused.
-        again.submit(UpdateRiskLimits(max_daily_loss_pct="20")).result(5)
+        again.submit(UpdateRiskLimits(max_daily_loss_pct="20")).result(WAIT_S)
         assert again.snapshot().risk.state == "HALTED"
-        refused = again.submit(ResetHalt(confirm=False)).result(5)
+        refused = again.submit(ResetHalt(confirm=False)).result(WAIT_S)
         assert isinstance(refused, HaltResetRefused)
-        lifted = again.submit(ResetHalt(confirm=True)).result(5)
+        lifted = again.submit(ResetHalt(confirm=True)).result(WAIT_S)
         assert isinstance(lifted, TradingStateChanged)
         assert again.snapshot().risk.state == "ACTIVE"
         assert isinstance(_buy(again, "BTC/USDT", "0.001"), OrderFilled)
@@ -153,8 +154,8 @@ def test_daily_loss_halt_survives_restart_and_needs_a_confirmed_reset(tmp_path: 
 
 def test_stale_feed_blocks_new_risk_but_not_reducing(engine: Engine) -> None:
     assert isinstance(_buy(engine, "SOL/USDT", "2"), OrderFilled)
-    engine.submit(UpdateRiskLimits(stale_after_s="0.3")).result(5)
-    engine.submit(SetFeedPaused(paused=True)).result(5)
+    engine.submit(UpdateRiskLimits(stale_after_s="0.3")).result(WAIT_S)
+    engine.submit(SetFeedPaused(paused=True)).result(WAIT_S)
     time.sleep(0.5)
     denied = _buy(engine, "SOL/USDT", "1")
     assert isinstance(denied, OrderDenied)
@@ -163,7 +164,7 @@ def test_stale_feed_blocks_new_risk_but_not_reducing(engine: Engine) -> None:
 
 
 def _open_book(eng: Engine) -> None:
-    eng.submit(UpdateRiskLimits(max_orders_per_second=50)).result(5)
+    eng.submit(UpdateRiskLimits(max_orders_per_second=50)).result(WAIT_S)
     for sym, qty in (("BTC/USDT", "0.02"), ("ETH/USDT", "0.3"), ("SOL/USDT", "5")):
         assert isinstance(_buy(eng, sym, qty), OrderFilled)
     assert isinstance(_sell(eng, "ETH/USDT", "0.5"), OrderFilled)  # short 0.2 ETH
@@ -175,7 +176,7 @@ def _open_book(eng: Engine) -> None:
         qty = (D(20) / price).quantize(inst.lot_size) + inst.lot_size
         ev = eng.submit(
             SubmitOrder(symbol=sym, side="buy", type="limit", qty=qty, price=price)
-        ).result(5)
+        ).result(WAIT_S)
         assert isinstance(ev, OrderAccepted)
 
 
@@ -184,9 +185,9 @@ def test_panic_close_flattens_everything(engine: Engine, feed_paused: bool) -> N
     _open_book(engine)
     assert len(engine.snapshot().orders) == 3
     if feed_paused:
-        engine.submit(SetFeedPaused(paused=True)).result(5)
+        engine.submit(SetFeedPaused(paused=True)).result(WAIT_S)
         time.sleep(0.2)
-    report = engine.submit(PanicClose()).result(30)
+    report = engine.submit(PanicClose()).result(WAIT_S)
     assert isinstance(report, PanicCompleted)
     assert report.flat, report.log
     assert report.orders_cancelled == 3

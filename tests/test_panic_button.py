@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from kit import WAIT_S
 from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QVBoxLayout, QWidget
 
@@ -123,7 +124,7 @@ def test_shortcut_opens_a_confirmation_whose_default_is_cancel(
     assert not dialog.confirm_button.autoDefault()
     assert not dialog.armed  # "Close everything" needs a moment before it can be clicked
     started = time.monotonic()
-    qtbot.waitUntil(lambda: dialog.armed, timeout=3000)
+    qtbot.waitUntil(lambda: dialog.armed)
     assert time.monotonic() - started >= ARM_DELAY_MS / 1000 * 0.8
     assert submit.commands == []
     dialog.reject()
@@ -134,13 +135,13 @@ def test_enter_cancels_even_with_the_confirm_button_focused(
     qtbot: Any, host: QWidget, submit: Recorder, key: Qt.Key
 ) -> None:
     dialog = open_confirmation(qtbot, host)
-    qtbot.waitUntil(lambda: dialog.armed, timeout=3000)
+    qtbot.waitUntil(lambda: dialog.armed)
     qtbot.keyClick(dialog, key)
     qtbot.waitUntil(lambda: not dialog.isVisible())
     assert dialog.result() == QDialog.DialogCode.Rejected
 
     dialog = open_confirmation(qtbot, host)
-    qtbot.waitUntil(lambda: dialog.armed, timeout=3000)
+    qtbot.waitUntil(lambda: dialog.armed)
     dialog.confirm_button.setFocus()
     qtbot.keyClick(dialog.confirm_button, key)
     qtbot.waitUntil(lambda: not dialog.isVisible())
@@ -168,7 +169,7 @@ def test_confirming_sends_panic_close_and_shows_the_report(
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     dialog = button.confirm_dialog
     assert dialog is not None
-    qtbot.waitUntil(lambda: dialog.armed, timeout=3000)
+    qtbot.waitUntil(lambda: dialog.armed)
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     assert submit.commands == [PanicClose()]
     progress = button.progress_dialog
@@ -182,7 +183,7 @@ def test_confirming_sends_panic_close_and_shows_the_report(
     button.request()
     assert len(submit.commands) == 1
 
-    with qtbot.waitSignal(button.completed, timeout=3000):
+    with qtbot.waitSignal(button.completed):
         submit.futures[0].set_result(report())
     assert not progress.isVisible()
     shown = button.report_dialog
@@ -217,9 +218,9 @@ def test_not_flat_and_failures_are_reported_loudly(
         button.request()
         dialog = button.confirm_dialog
         assert dialog is not None
-        qtbot.waitUntil(lambda d=dialog: d.armed, timeout=3000)
+        qtbot.waitUntil(lambda d=dialog: d.armed)
         qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
-        with qtbot.waitSignal(button.completed, timeout=3000):
+        with qtbot.waitSignal(button.completed):
             if isinstance(outcome, Exception):
                 submit.futures[-1].set_exception(outcome)
             else:
@@ -294,7 +295,7 @@ def test_end_to_end_panic_flattens_and_halts(qtbot: Any, real_window: Any) -> No
     ):
         event = engine.submit(
             SubmitOrder(symbol=symbol, side=side, type="market", qty=D(qty))
-        ).result(timeout=5)
+        ).result(WAIT_S)
         assert isinstance(event, OrderFilled), event
     for symbol, side, qty, away in (
         ("BTC/USDT", "buy", "0.01", D("0.97")),
@@ -306,7 +307,7 @@ def test_end_to_end_panic_flattens_and_halts(qtbot: Any, real_window: Any) -> No
         price = (book.mid * away).quantize(tick)
         event = engine.submit(
             SubmitOrder(symbol=symbol, side=side, type="limit", qty=D(qty), price=price)
-        ).result(timeout=5)
+        ).result(WAIT_S)
         assert isinstance(event, OrderAccepted), event
     snap = engine.snapshot()
     assert sum(1 for p in snap.positions.values() if p.qty) == 3
@@ -325,7 +326,7 @@ def test_end_to_end_panic_flattens_and_halts(qtbot: Any, real_window: Any) -> No
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     dialog = button.confirm_dialog
     assert dialog is not None
-    qtbot.waitUntil(lambda: dialog.armed, timeout=3000)
+    qtbot.waitUntil(lambda: dialog.armed)
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
 
     def flat_and_halted() -> bool:
@@ -336,8 +337,8 @@ def test_end_to_end_panic_flattens_and_halts(qtbot: Any, real_window: Any) -> No
             and panel.banner.text().startswith("HALTED")
         )
 
-    qtbot.waitUntil(flat_and_halted, timeout=15000)
-    qtbot.waitUntil(lambda: button.report_dialog is not None, timeout=15000)
+    qtbot.waitUntil(flat_and_halted)
+    qtbot.waitUntil(lambda: button.report_dialog is not None)
     shown = button.report_dialog
     assert shown.isVisible()
     assert shown.values["flat"].text() == "yes"
@@ -357,10 +358,9 @@ def test_end_to_end_panic_flattens_and_halts(qtbot: Any, real_window: Any) -> No
     # in the ticket and in the log panel.
     window.ticket.qty_edit.setText("0.01")
     assert window.ticket.send() is True
-    qtbot.waitUntil(lambda: window.ticket.answer_label.text().startswith("Denied"), timeout=5000)
+    qtbot.waitUntil(lambda: window.ticket.answer_label.text().startswith("Denied"))
     reason = window.ticket.answer_label.text().removeprefix("Denied: ")
     assert reason
     qtbot.waitUntil(
-        lambda: any("denied" in line and reason in line for line in window.log_panel.lines()),
-        timeout=5000,
+        lambda: any("denied" in line and reason in line for line in window.log_panel.lines())
     )

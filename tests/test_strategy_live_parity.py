@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import WAIT_S
 
 from engine import Engine, EngineConfig, OrderDenied, OrderFilled, UpdateRiskLimits
 from engine.backtest.config import BACKTEST_LIMITS, BacktestConfig
@@ -80,15 +81,15 @@ def _engine_replay(
     eng = Engine(cfg).start()
     events: list[Any] = []
     eng.subscribe(events.append)
-    changed = eng.submit(UpdateRiskLimits(**limits)).result(5)
+    changed = eng.submit(UpdateRiskLimits(**limits)).result(WAIT_S)
     assert type(changed).__name__ == "RiskLimitsChanged", changed
     started = eng.submit(StartStrategy(name=name, symbol=bars.symbol, params=dict(PARAMS))).result(
         5
     )
     assert isinstance(started, StrategyStarted), started
-    eng.submit(SetFeedPaused(paused=False)).result(5)
+    eng.submit(SetFeedPaused(paused=False)).result(WAIT_S)
     assert eng.replay_finished.wait(120), "replay did not finish"
-    stopped = eng.submit(StopStrategy(name_or_id=started.strategy_id)).result(5)
+    stopped = eng.submit(StopStrategy(name_or_id=started.strategy_id)).result(WAIT_S)
     assert isinstance(stopped, StrategyStopped)
     return events, eng
 
@@ -176,7 +177,7 @@ def test_strategy_commands_on_the_sim_venue(sim_engine: Engine, probe: type[_Pro
         StopStrategy(name_or_id="S-9999"),
     ]
     for cmd in bad:
-        assert isinstance(eng.submit(cmd).result(5), StrategyRejected), cmd
+        assert isinstance(eng.submit(cmd).result(WAIT_S), StrategyRejected), cmd
     events: list[Any] = []
     lock = threading.Lock()
 
@@ -187,9 +188,9 @@ def test_strategy_commands_on_the_sim_venue(sim_engine: Engine, probe: type[_Pro
     eng.subscribe(keep)
     params = {"fast": "1", "slow": "2"}  # crosses every few bars
     started = eng.submit(StartStrategy(name=probe.name, symbol="BTC/USDT", params=params))
-    first = started.result(5)
+    first = started.result(WAIT_S)
     assert isinstance(first, StrategyStarted)
-    again = eng.submit(StartStrategy(name=probe.name, symbol="BTC/USDT")).result(5)
+    again = eng.submit(StartStrategy(name=probe.name, symbol="BTC/USDT")).result(WAIT_S)
     assert isinstance(again, StrategyRejected)
     assert "already running" in again.reason
 
@@ -198,9 +199,9 @@ def test_strategy_commands_on_the_sim_venue(sim_engine: Engine, probe: type[_Pro
             return any(isinstance(e, OrderDenied) and e.limit == "max_position_pct" for e in events)
 
     # the default 50 % position limit refuses an all-cash buy: the gate is the manual one
-    _wait(strategy_denied, 30)
+    _wait(strategy_denied, WAIT_S)
     assert not probe.fills_seen
-    loosened = eng.submit(UpdateRiskLimits(**BACKTEST_LIMITS.to_strings())).result(5)
+    loosened = eng.submit(UpdateRiskLimits(**BACKTEST_LIMITS.to_strings())).result(WAIT_S)
     assert type(loosened).__name__ == "RiskLimitsChanged"
 
     def strategy_filled() -> bool:
@@ -210,9 +211,9 @@ def test_strategy_commands_on_the_sim_venue(sim_engine: Engine, probe: type[_Pro
                 for e in events
             )
 
-    _wait(strategy_filled, 30)
-    _wait(lambda: bool(probe.fills_seen), 5)
-    stopped = eng.submit(StopStrategy(name_or_id=probe.name)).result(5)
+    _wait(strategy_filled, WAIT_S)
+    _wait(lambda: bool(probe.fills_seen), WAIT_S)
+    stopped = eng.submit(StopStrategy(name_or_id=probe.name)).result(WAIT_S)
     assert isinstance(stopped, StrategyStopped)
     assert stopped.strategy_id == first.strategy_id
     ids = {f.fill_id for f in eng.snapshot().fills}

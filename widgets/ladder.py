@@ -86,6 +86,7 @@ class LadderRow(NamedTuple):
     cum_frac: float
 
 
+_TEXT_FIELDS = 5  # kind, price, size, cumulative, own: what a row's texts are made of
 _EMPTY_ROW = LadderRow(RowKind.EMPTY, None, ZERO, ZERO, ZERO, 0.0, 0.0)
 
 
@@ -161,6 +162,7 @@ class LadderModel(QAbstractTableModel):
         self._inputs: tuple[object, ...] = ()
         self._formats = Formats.of(None)
         self.rebuilds = 0  # how often rows were recomputed (tests and the perf budget read it)
+        self.rows_formatted = 0  # rows whose texts were redone: only the ones that changed
 
     # ------------------------------------------------------------ shape
     @property
@@ -214,9 +216,14 @@ class LadderModel(QAbstractTableModel):
         old_rows = self._rows
         cells = self._cells
         for i, row in enumerate(rows):
-            if not force and row == old_rows[i]:
+            old = old_rows[i]
+            if not force and row == old:
                 continue
-            cells[i] = self._format_row(row)
+            # Bar widths follow the book-wide maximum, so they move on every row at once; the
+            # texts are redone only where what they show changed.
+            if force or row[:_TEXT_FIELDS] != old[:_TEXT_FIELDS]:
+                cells[i] = self._format_row(row)
+                self.rows_formatted += 1
             if first < 0:
                 first = i
             last = i
