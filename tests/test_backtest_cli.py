@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kit import needs_data
 
 from app.backtest_cli import add_backtest_parser, main, run_backtest_cli
 from engine.backtest.data import synthetic_bars, write_csv
@@ -164,7 +165,7 @@ def test_report_is_self_contained_and_has_the_sections(csv_file: Path, tmp_path:
     assert "square-root" in text  # the slippage assumption is stated
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not available")
+@needs_data(DATA)
 def test_report_on_real_data_defangs_urls_from_the_file(tmp_path: Path) -> None:
     """The Coinbase export's banner line holds a URL; the report shows it, without a link."""
     report = tmp_path / "r.html"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kit import needs_data as kit_needs_data
 
 from engine.backtest.config import BacktestConfig
 from engine.backtest.data import Bars, load_bars
@@ -35,7 +36,7 @@ from backtesting import Strategy  # noqa: E402
 from backtesting.lib import FractionalBacktest, crossover  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not available")
+needs_data = kit_needs_data(DATA)
 FEE = 0.001
 LOT = 1e-5
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit import needs_data as kit_needs_data
 
 from engine.backtest.data import (
     DataError,
@@ -24,7 +25,7 @@ from engine.backtest.data import (
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not available")
+needs_data = kit_needs_data(DATA)
 
 
 def _ms(text: str) -> int:

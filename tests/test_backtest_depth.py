@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import pytest
+from kit import needs_data
 
 from engine.backtest.depth import CAPTURE_FILES, DEPTH_PROFILE, measure_depth_profile
 from engine.model.instrument import DEFAULT_INSTRUMENTS
@@ -13,7 +13,7 @@ from engine.model.instrument import DEFAULT_INSTRUMENTS
 TICKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ticks_l2"
 
 
-@pytest.mark.skipif(not TICKS.is_dir(), reason="shared/data/ticks_l2 not available")
+@needs_data(TICKS)
 def test_depth_profile_recomputed_from_the_hftbacktest_captures() -> None:
     paths = [TICKS / name for name in CAPTURE_FILES]
     profile, samples = measure_depth_profile(paths, DEFAULT_INSTRUMENTS["BTC/USDT"])

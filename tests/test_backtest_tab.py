@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
+from kit import needs_data as kit_needs_data
 from PySide6.QtCore import QModelIndex, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFileDialog, QLineEdit, QSpinBox
 
@@ -30,7 +31,7 @@ from widgets.backtest_tab import BacktestTab
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BTC_1H = DATA / "binance_spot_BTCUSDT_1h.csv.gz"
 BTC_5M = DATA / "binance_spot_BTCUSDT_5m_2022-2026.csv.gz"
-needs_data = pytest.mark.skipif(not BTC_1H.is_file(), reason="no ../shared/data beside the repo")
+needs_data = kit_needs_data(BTC_1H)
 
 SLOW_MS = 180_000  # a spawned worker on a shared, loaded 2-core machine
 

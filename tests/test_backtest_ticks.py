@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
+from kit import needs_data
 
 from engine.backtest.config import BacktestConfig
 from engine.backtest.depth import CAPTURE_FILES
@@ -18,7 +18,7 @@ from engine.strategy import SmaCross
 from engine.strategy.base import StrategyContext
 
 TICKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ticks_l2"
-pytestmark = pytest.mark.skipif(not TICKS.is_dir(), reason="shared/data/ticks_l2 not available")
+pytestmark = needs_data(TICKS)
 PATHS = [TICKS / name for name in CAPTURE_FILES]
 BTC = DEFAULT_INSTRUMENTS["BTC/USDT"]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kit import needs_data as kit_needs_data
 
 from engine.book_replay import (
     BinanceBookReplay,
@@ -31,7 +32,7 @@ ETH_0808 = DATA / "hftbacktest_binance_spot_ethusdt_20240808_ws.jsonl.gz"
 BTC = DEFAULT_INSTRUMENTS["BTC/USDT"]
 ETH = DEFAULT_INSTRUMENTS["ETH/USDT"]
 
-needs_data = pytest.mark.skipif(not BTC_0808.exists(), reason="shared tick data absent")
+needs_data = kit_needs_data(BTC_0808)
 
 
 @dataclass

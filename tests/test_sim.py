@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kit import needs_data
 
 from engine.book import OrderBook
 from engine.model import DEFAULT_INSTRUMENTS, BookSide, LevelUpdate, OrderSide, TradeTick
@@ -329,7 +330,7 @@ def _last_row(path: Path) -> list[str]:
     return last.strip().split(",")
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared market data not present")
+@needs_data(DATA)
 def test_calibration_reads_the_real_candles() -> None:
     params = calibrate(DATA, INSTRUMENTS)
     for sym, inst in INSTRUMENTS.items():

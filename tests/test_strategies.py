@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit import needs_data as kit_needs_data
 
 from engine.backtest.config import BacktestConfig
 from engine.backtest.data import Bars, load_bars, synthetic_bars
@@ -33,7 +34,7 @@ from engine.strategy import (
 from engine.strategy import indicators as ind
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not available")
+needs_data = kit_needs_data(DATA)
 
 PINNED = [
     # strategy, params, file, symbol, fills, closed trades, final equity, open orders
