@@ -27,7 +27,7 @@ MYPY_TARGETS ?= engine app widgets
 
 help:
 	@echo "make run            open the tradedeck window (ARGS='--venue sim --seed 7' passes flags)"
-	@echo "make test           ruff check, mypy, pytest (offscreen Qt; screenshot test on Xvfb)"
+	@echo "make test           ruff, import contracts, mypy, pytest (offscreen Qt; screenshot on Xvfb)"
 	@echo "make bench          run bench/bench_*.py, print one table, write bench/results.json"
 	@echo "make package        build the PyInstaller one-folder bundle in dist/tradedeck"
 	@echo "make install-desktop  add a desktop launcher and icon for this user"
@@ -98,6 +98,7 @@ run: $(STAMP_RUN) system-deps
 
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP_TEST)
 	$(VENV)/bin/ruff format .
@@ -114,6 +115,7 @@ pytest: $(STAMP_TEST) system-deps
 
 test: $(STAMP_TEST) system-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy $(MYPY_TARGETS)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest $(PYTEST_ARGS)
 
