@@ -22,7 +22,9 @@ class SubmitOrder:
     """Send an order. Fields are validated by the engine, so bad values become ``OrderDenied``.
 
     ``side`` is ``"buy"``/``"sell"``, ``type`` ``"market"``/``"limit"``; ``qty`` and ``price`` are
-    ``Decimal`` (text is accepted and parsed; anything non-numeric is denied with a reason).
+    ``Decimal`` (text, ints, floats and numpy scalars are accepted and parsed; anything else, a
+    bool, NaN/inf or a number of absurd size is denied with a reason, in microseconds).
+    ``post_only``/``reduce_only`` must be booleans; ``client_id`` and ``source`` short text.
     """
 
     symbol: str
@@ -51,7 +53,9 @@ class CancelAll:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateRiskLimits:
-    """Change risk limits; fields left ``None`` keep their value. Percentages are in percent."""
+    """Change risk limits; fields left ``None`` keep their value. Percentages are in percent.
+    Values may be numbers, text or numpy scalars; anything else (or out of range) is refused
+    whole as ``RiskLimitsRejected`` with the limit named in words."""
 
     max_position_pct: Any = None
     max_gross_exposure_pct: Any = None
@@ -94,7 +98,8 @@ class PanicClose:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResetHalt:
-    """Lift a HALTED state. Refused unless ``confirm`` is true; audited."""
+    """Lift a HALTED state. Refused (``HaltResetRefused``) unless ``confirm is True`` exactly:
+    ``"false"``, ``"yes"``, ``1`` or ``[0]`` do not count; audited."""
 
     confirm: bool = False
     actor: str = "user"
@@ -110,7 +115,8 @@ class SetFeedPaused:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartStrategy:
     """Run the registered strategy ``name`` on ``symbol`` inside the engine (paper orders go
-    through the same risk gate and broker as manual ones). ``params`` are text, as from a form."""
+    through the same risk gate and broker as manual ones). ``params`` are text, as from a form
+    (numbers are accepted too); a bad value is refused as ``StrategyRejected`` with the reason."""
 
     name: str
     symbol: str

@@ -17,6 +17,7 @@ from engine.risk import (
     DEFAULT_LIMITS,
     DEFAULTS,
     FLOORS,
+    SPECS,
     Denial,
     LimitError,
     RiskContext,
@@ -130,14 +131,17 @@ def test_ceiling_is_accepted_and_one_past_it_is_not(name: str) -> None:
     assert getattr(eng.limits, name) == ceiling
     refused = eng.update_limits({name: str(ceiling + 1)})
     assert isinstance(refused, LimitError)
-    assert refused.reason == f"{name} {ceiling + 1} is above the hard ceiling of {ceiling}"
+    spec = SPECS[name]
+    assert refused.reason == (
+        f"{spec.label} ({name}) {ceiling + 1} is above the hard ceiling of {ceiling}{spec.unit}"
+    )
     assert getattr(eng.limits, name) == ceiling
 
 
 def test_above_ceiling_reason_in_words() -> None:
     result = RiskEngine().update_limits({"max_leverage": 7})
     assert result == LimitError(
-        "max_leverage", "7", "max_leverage 7 is above the hard ceiling of 5"
+        "max_leverage", "7", "Max leverage (max_leverage) 7 is above the hard ceiling of 5x"
     )
 
 
