@@ -88,6 +88,8 @@ def describe(value: object) -> str:
     """
     if isinstance(value, str):
         return shorten(value)
+    if _is_numpy_scalar(value):  # before float: numpy.float64 is a float, with a long repr
+        return shorten(str(value))
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
@@ -100,8 +102,6 @@ def describe(value: object) -> str:
         if value.is_finite() and _DIGITS.plus(value) != value:  # do not print a million digits
             return f"a number of more than {MAX_SIGNIFICANT_DIGITS} digits"
         return str(value)  # short: at most 60 digits and an exponent
-    if _is_numpy_scalar(value):
-        return shorten(str(value))
     return f"a {type(value).__name__}"
 
 
@@ -180,7 +180,8 @@ def _bounded(number: Decimal, whole: bool, original: object) -> Decimal | BadNum
     if adjusted < MIN_ADJUSTED_EXPONENT:
         shown = describe(original)
         return BadNumber("too_small", f"{shown} {_TOO_SMALL}", shown, number.is_signed())
-    if _DIGITS.plus(number) != number:  # O(digits) in C: microseconds even for a million
+    trimmed = _DIGITS.plus(number)  # O(digits) in C: microseconds even for a million
+    if trimmed != number:
         shown = describe(original)
         return BadNumber(
             "digits",
@@ -188,10 +189,10 @@ def _bounded(number: Decimal, whole: bool, original: object) -> Decimal | BadNum
             shown,
             number.is_signed(),
         )
-    if whole and number != number.to_integral_value():  # cheap now: at most 60 digits
+    if whole and trimmed != trimmed.to_integral_value():  # cheap now: at most 60 digits
         shown = describe(original)
         return BadNumber("whole", f"must be a whole number, got {shown}", shown, number < 0)
-    return number
+    return trimmed  # the same value; padding zeros past 60 digits dropped
 
 
 def parse_decimal(value: object) -> Decimal | None:
