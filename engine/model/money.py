@@ -53,6 +53,7 @@ SHOWN_CHARS: Final = 40
 
 # Rounds to MAX_SIGNIFICANT_DIGITS; no traps, no flags read, so sharing it across threads is safe.
 _DIGITS: Final = Context(prec=MAX_SIGNIFICANT_DIGITS, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+_SHORT: Final = Context(prec=12, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])  # to quote a long one
 _TOO_LARGE: Final = "is too large (numbers must be below 1e30)"
 _TOO_SMALL: Final = "is too small (a number other than 0 must be at least 1e-30)"
 
@@ -94,13 +95,14 @@ def describe(value: object) -> str:
         return str(value)
     if isinstance(value, int):
         if value.bit_length() > 200:  # str() of a huge int is slow, or refused by Python
-            return f"a whole number of about {int(value.bit_length() * 0.30103):,} digits"
+            sign = "-" if value < 0 else ""
+            return f"about {sign}1e{int(value.bit_length() * 0.30103)}"  # log10(2) per bit
         return shorten(str(value))
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, Decimal):
         if value.is_finite() and _DIGITS.plus(value) != value:  # do not print a million digits
-            return f"a number of more than {MAX_SIGNIFICANT_DIGITS} digits"
+            return f"about {_SHORT.plus(value)}"
         return str(value)  # short: at most 60 digits and an exponent
     return f"a {type(value).__name__}"
 
