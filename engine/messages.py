@@ -12,7 +12,29 @@ from decimal import Decimal
 from typing import Any
 
 from engine.model.fill import Fill
+from engine.model.money import describe, shorten
 from engine.model.orders import OrderView
+
+MAX_NAME_CHARS = 64
+"""Longest symbol, name, id or actor a command keeps as given; longer text is cut (it can match
+nothing real) and anything that is not text becomes a short description of it, so a list or a
+megabyte never reaches a dict lookup, a reason or the audit table."""
+
+
+def _name(value: object) -> str:
+    """An identity field (symbol, strategy name, order id, actor) as bounded text."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_NAME_CHARS else shorten(value, MAX_NAME_CHARS)
+    return describe(value)
+
+
+def _bound_names(cmd: object, *names: str) -> None:
+    """Coerce the named fields of a frozen command in place (``__post_init__`` only)."""
+    for name in names:
+        value = getattr(cmd, name)
+        if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+            object.__setattr__(cmd, name, _name(value))
+
 
 # ---------------------------------------------------------------- commands
 
@@ -38,10 +60,16 @@ class SubmitOrder:
     client_id: str | None = None
     source: str = "manual"
 
+    def __post_init__(self) -> None:
+        _bound_names(self, "symbol")  # the other fields are checked by validation, with reasons
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder:
     order_id: str
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "order_id")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +77,10 @@ class CancelAll:
     """Cancel every open order, or only those of ``symbol``."""
 
     symbol: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.symbol is not None:
+            _bound_names(self, "symbol")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +99,9 @@ class UpdateRiskLimits:
     price_band_pct: Any = None
     stale_after_s: Any = None
     actor: str = "user"
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")  # limit values are validated by the engine, with reasons
 
     def changes(self) -> dict[str, Any]:
         return {
@@ -95,6 +130,9 @@ class PanicClose:
 
     actor: str = "user"
 
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResetHalt:
@@ -103,6 +141,9 @@ class ResetHalt:
 
     confirm: bool = False
     actor: str = "user"
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")  # ``confirm`` stays as given: only ``True`` itself resets
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,12 +163,18 @@ class StartStrategy:
     symbol: str
     params: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _bound_names(self, "name", "symbol")  # params are checked by the engine, with reasons
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopStrategy:
     """Stop a running strategy by its id (``StrategyStarted.strategy_id``) or by its name."""
 
     name_or_id: str
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "name_or_id")
 
 
 Command = (

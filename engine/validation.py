@@ -78,8 +78,9 @@ class Invalid:
 MAX_TEXT_CHARS: Final = 64
 """Longest client id or source label accepted on an order."""
 
-# Grid checks (``qty % lot``) run at this precision: a bounded number (below 1e30, at most 60
-# digits) over a grid step is exact here, where the default 28 digits would fail on a big size.
+# A grid check (``qty % lot``) that the default 28 digits cannot do (a size near 1e30 over a tiny
+# step) is redone at this precision, where every bounded number (below 1e30, at most 60 digits)
+# over a grid step is exact.
 _GRID_PRECISION: Final = 120
 
 
@@ -96,6 +97,10 @@ def _enum_text(value: object) -> str:
 
 
 def _on_grid(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value % step == 0  # the common case, at the default precision
+    except InvalidOperation:
+        pass
     with localcontext() as ctx:
         ctx.prec = _GRID_PRECISION
         try:

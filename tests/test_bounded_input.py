@@ -21,6 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import (
+    CancelOrder,
+    CancelRejected,
     Engine,
     EngineConfig,
     HaltResetRefused,
@@ -227,6 +229,20 @@ def test_other_order_fields_are_bounded_too(
     assert len(ev.reason) < MAX_REASON
 
 
+def test_a_huge_but_bounded_quantity_reaches_the_risk_gate_and_is_denied_there(
+    fresh_engine: Engine,
+) -> None:
+    """9e29 BTC is on the lot grid (checked exactly, not "not a multiple" by lack of precision);
+    the order-notional limit refuses it."""
+    ev = fresh_engine.submit(
+        SubmitOrder(symbol="BTC/USDT", side="buy", type="market", qty="9e29")
+    ).result(TIMEOUT)
+    assert isinstance(ev, OrderDenied)
+    assert ev.limit == "max_order_notional"
+    assert ev.reason.endswith("is above the limit of 25000")
+    assert fresh_engine.snapshot().positions["BTC/USDT"].qty == 0
+
+
 def test_numpy_scalars_are_read_by_value(fresh_engine: Engine) -> None:
     eng = fresh_engine
     filled = eng.submit(
@@ -397,6 +413,47 @@ def test_numpy_strategy_params_are_read_by_value(fresh_engine: Engine) -> None:
     stopped = fresh_engine.submit(StopStrategy(name_or_id=started.strategy_id)).result(TIMEOUT)
     assert isinstance(stopped, StrategyStopped)
     assert stopped.strategy_id == started.strategy_id
+
+
+# ---------------------------------------------------------------- names, ids and actors
+
+
+@pytest.mark.parametrize("value", [["BTC/USDT"], {"s": 1}, None, 7, "B" * 1_000_000], ids=repr)
+def test_names_and_ids_that_are_not_short_text_are_refused_not_raised(
+    engine: Engine, value: object
+) -> None:
+    order = _refused_then_panic(
+        engine,
+        SubmitOrder(symbol=value, side="buy", type="market", qty="0.01"),  # type: ignore[arg-type]
+    )
+    assert isinstance(order, OrderDenied)
+    assert order.limit == "symbol"
+    assert order.reason.startswith("unknown symbol ")
+    assert len(order.reason) < MAX_REASON
+    by_name = _refused_then_panic(engine, StartStrategy(name=value, symbol="BTC/USDT"))  # type: ignore[arg-type]
+    assert isinstance(by_name, StrategyRejected)
+    assert by_name.reason.startswith("unknown strategy ")
+    on_symbol = _refused_then_panic(engine, StartStrategy(name="sma_cross", symbol=value))  # type: ignore[arg-type]
+    assert isinstance(on_symbol, StrategyRejected)
+    assert on_symbol.reason.startswith("unknown symbol ")
+    stop = _refused_then_panic(engine, StopStrategy(name_or_id=value))  # type: ignore[arg-type]
+    assert isinstance(stop, StrategyRejected)
+    assert stop.reason.startswith("no running strategy ")
+    cancel = _refused_then_panic(engine, CancelOrder(order_id=value))  # type: ignore[arg-type]
+    assert isinstance(cancel, CancelRejected)
+    assert cancel.reason.startswith("no open order ")
+    assert len(cancel.reason) < MAX_REASON
+
+
+def test_an_actor_that_is_not_text_is_audited_as_text_and_does_not_halt(
+    fresh_engine: Engine,
+) -> None:
+    changed = fresh_engine.submit(UpdateRiskLimits(max_leverage="2", actor=[1])).result(TIMEOUT)  # type: ignore[arg-type]
+    assert isinstance(changed, RiskLimitsChanged), changed
+    assert changed.actor == "a list"
+    snap = fresh_engine.snapshot()
+    assert snap.risk.state == "ACTIVE"
+    assert [a["actor"] for a in snap.risk.audit if a["action"] == "limit"] == ["a list"]
 
 
 # ---------------------------------------------------------------- halt reset
