@@ -148,8 +148,9 @@ class Param:
 
     def _number_reason(self, bad: BadNumber) -> str:
         """A parser refusal in this parameter's terms: a huge number is above its maximum."""
-        if bad.kind == "whole" or (bad.kind == "type" and self.type is int):
-            return f"{self.name} must be a whole number, got {bad.shown}"
+        if self.type is int and bad.kind in ("whole", "type", "text"):
+            got = repr(bad.shown) if bad.kind == "text" else bad.shown
+            return f"{self.name} must be a whole number, got {got}"
         if bad.kind == "too_large" and not bad.negative and self.max is not None:
             return f"{self.name} must be <= {self.max}, got {bad.shown}"
         if bad.kind == "too_large" and bad.negative and self.min is not None:
