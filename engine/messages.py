@@ -12,7 +12,29 @@ from decimal import Decimal
 from typing import Any
 
 from engine.model.fill import Fill
+from engine.model.money import describe, shorten
 from engine.model.orders import OrderView
+
+MAX_NAME_CHARS = 64
+"""Longest symbol, name, id or actor a command keeps as given; longer text is cut (it can match
+nothing real) and anything that is not text becomes a short description of it, so a list or a
+megabyte never reaches a dict lookup, a reason or the audit table."""
+
+
+def _name(value: object) -> str:
+    """An identity field (symbol, strategy name, order id, actor) as bounded text."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_NAME_CHARS else shorten(value, MAX_NAME_CHARS)
+    return describe(value)
+
+
+def _bound_names(cmd: object, *names: str) -> None:
+    """Coerce the named fields of a frozen command in place (``__post_init__`` only)."""
+    for name in names:
+        value = getattr(cmd, name)
+        if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+            object.__setattr__(cmd, name, _name(value))
+
 
 # ---------------------------------------------------------------- commands
 
@@ -22,7 +44,9 @@ class SubmitOrder:
     """Send an order. Fields are validated by the engine, so bad values become ``OrderDenied``.
 
     ``side`` is ``"buy"``/``"sell"``, ``type`` ``"market"``/``"limit"``; ``qty`` and ``price`` are
-    ``Decimal`` (text is accepted and parsed; anything non-numeric is denied with a reason).
+    ``Decimal`` (text, ints, floats and numpy scalars are accepted and parsed; anything else, a
+    bool, NaN/inf or a number of absurd size is denied with a reason, in microseconds).
+    ``post_only``/``reduce_only`` must be booleans; ``client_id`` and ``source`` short text.
     """
 
     symbol: str
@@ -36,10 +60,16 @@ class SubmitOrder:
     client_id: str | None = None
     source: str = "manual"
 
+    def __post_init__(self) -> None:
+        _bound_names(self, "symbol")  # the other fields are checked by validation, with reasons
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder:
     order_id: str
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "order_id")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,10 +78,16 @@ class CancelAll:
 
     symbol: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.symbol is not None:
+            _bound_names(self, "symbol")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateRiskLimits:
-    """Change risk limits; fields left ``None`` keep their value. Percentages are in percent."""
+    """Change risk limits; fields left ``None`` keep their value. Percentages are in percent.
+    Values may be numbers, text or numpy scalars; anything else (or out of range) is refused
+    whole as ``RiskLimitsRejected`` with the limit named in words."""
 
     max_position_pct: Any = None
     max_gross_exposure_pct: Any = None
@@ -63,6 +99,9 @@ class UpdateRiskLimits:
     price_band_pct: Any = None
     stale_after_s: Any = None
     actor: str = "user"
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")  # limit values are validated by the engine, with reasons
 
     def changes(self) -> dict[str, Any]:
         return {
@@ -91,13 +130,20 @@ class PanicClose:
 
     actor: str = "user"
 
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResetHalt:
-    """Lift a HALTED state. Refused unless ``confirm`` is true; audited."""
+    """Lift a HALTED state. Refused (``HaltResetRefused``) unless ``confirm is True`` exactly:
+    ``"false"``, ``"yes"``, ``1`` or ``[0]`` do not count; audited."""
 
     confirm: bool = False
     actor: str = "user"
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "actor")  # ``confirm`` stays as given: only ``True`` itself resets
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,11 +156,15 @@ class SetFeedPaused:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartStrategy:
     """Run the registered strategy ``name`` on ``symbol`` inside the engine (paper orders go
-    through the same risk gate and broker as manual ones). ``params`` are text, as from a form."""
+    through the same risk gate and broker as manual ones). ``params`` are text, as from a form
+    (numbers are accepted too); a bad value is refused as ``StrategyRejected`` with the reason."""
 
     name: str
     symbol: str
     params: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "name", "symbol")  # params are checked by the engine, with reasons
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +172,9 @@ class StopStrategy:
     """Stop a running strategy by its id (``StrategyStarted.strategy_id``) or by its name."""
 
     name_or_id: str
+
+    def __post_init__(self) -> None:
+        _bound_names(self, "name_or_id")
 
 
 Command = (

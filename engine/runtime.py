@@ -1143,6 +1143,7 @@ class Engine:
 
     def _start_strategy(self, cmd: StartStrategy, fut: concurrent.futures.Future[Any]) -> None:
         from engine.strategy import ParamError, make_strategy
+        from engine.strategy.base import params_mapping
 
         now = self._now()
         reason = ""
@@ -1153,7 +1154,7 @@ class Engine:
             reason = f"strategy {cmd.name!r} is already running"
         else:
             try:
-                strategy = make_strategy(cmd.name, dict(cmd.params))
+                strategy = make_strategy(cmd.name, params_mapping(cmd.params))
             except ParamError as exc:
                 reason = str(exc)
             else:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 
 from engine.messages import RISK_LIMIT_FIELDS
@@ -17,6 +18,8 @@ from engine.risk import (
     DEFAULT_LIMITS,
     DEFAULTS,
     FLOORS,
+    LIMIT_SPECS,
+    SPECS,
     Denial,
     LimitError,
     RiskContext,
@@ -130,14 +133,17 @@ def test_ceiling_is_accepted_and_one_past_it_is_not(name: str) -> None:
     assert getattr(eng.limits, name) == ceiling
     refused = eng.update_limits({name: str(ceiling + 1)})
     assert isinstance(refused, LimitError)
-    assert refused.reason == f"{name} {ceiling + 1} is above the hard ceiling of {ceiling}"
+    spec = SPECS[name]
+    assert refused.reason == (
+        f"{spec.label} ({name}) {ceiling + 1} is above the hard ceiling of {ceiling}{spec.unit}"
+    )
     assert getattr(eng.limits, name) == ceiling
 
 
 def test_above_ceiling_reason_in_words() -> None:
     result = RiskEngine().update_limits({"max_leverage": 7})
     assert result == LimitError(
-        "max_leverage", "7", "max_leverage 7 is above the hard ceiling of 5"
+        "max_leverage", "7", "Max leverage (max_leverage) 7 is above the hard ceiling of 5x"
     )
 
 
@@ -164,6 +170,22 @@ def test_above_ceiling_reason_in_words() -> None:
         ("stale_after_s", "0.01", "below the minimum of 0.1"),
         ("max_gross_exposure_pct", "1e9", "above the hard ceiling of 500"),
         ("max_legerage", 2, "unknown risk limit"),
+        ("max_open_orders", "1e999999", "1e999999 is above the hard ceiling of 500 orders"),
+        ("max_orders_per_second", "1e2999999", "is above the hard ceiling of 50 orders/s"),
+        ("max_leverage", D("9e999999999"), "9E+999999999 is above the hard ceiling of 5x"),
+        ("max_position_pct", "-1e-999999", "-1e-999999 must not be negative"),
+        ("stale_after_s", "1e-999999", "1e-999999 is below the minimum of 0.1 s"),
+        pytest.param(
+            "max_open_orders",
+            10**5000,
+            "about 1e5000 is above the hard ceiling of 500",
+            id="10**5000",
+        ),
+        ("max_open_orders", np.float64(7.0), "must be a whole number, got 7.0"),
+        ("max_open_orders", np.True_, "must be a number, not true/false"),
+        ("max_order_notional", "1" * 1_000_000, "got text of 1,000,000 characters (at most 100)"),
+        ("max_order_notional", [100], "must be a number, got a list"),
+        ("price_band_pct", D("sNaN"), "sNaN is not a finite number"),
     ],
 )
 def test_invalid_update_is_refused_and_limits_unchanged(
@@ -184,6 +206,29 @@ def test_one_bad_field_refuses_the_whole_update() -> None:
     assert isinstance(result, LimitError)
     assert result.field == "max_open_orders"
     assert eng.limits.max_leverage == D(3)
+
+
+def test_numpy_scalars_update_limits_by_value() -> None:
+    eng = RiskEngine()
+    result = eng.update_limits({"max_open_orders": np.int64(20), "max_leverage": np.float32(2.5)})
+    assert isinstance(result, tuple)
+    assert (eng.limits.max_open_orders, eng.limits.max_leverage) == (20, D("2.5"))
+    assert type(eng.limits.max_open_orders) is int
+
+
+def test_limit_catalogue_describes_each_limit_once() -> None:
+    assert tuple(s.name for s in LIMIT_SPECS) == RISK_LIMIT_FIELDS
+    for spec in LIMIT_SPECS:
+        assert (DEFAULTS[spec.name], FLOORS[spec.name], CEILINGS[spec.name]) == (
+            spec.default,
+            spec.floor,
+            spec.ceiling,
+        )
+        assert type(getattr(DEFAULT_LIMITS, spec.name)) is spec.type
+        assert spec.label
+        assert spec.help
+    assert SPECS["max_open_orders"].whole
+    assert not SPECS["max_leverage"].whole
 
 
 def test_valid_update_parses_text_and_numbers_to_exact_types() -> None:
@@ -498,6 +543,13 @@ def test_raising_a_limit_while_halted_keeps_the_halt_and_reset_needs_confirm() -
     assert isinstance(refused, str)
     assert "confirmed" in refused
     assert eng.state is TradingState.HALTED
+    for almost in ("false", "no", "0", "true", 1, [0], np.True_):
+        assert eng.reset_halt(confirm=almost) == (
+            f"reset refused: it must be confirmed with confirm=True, got {str(almost)!r}"
+            if not isinstance(almost, list)
+            else "reset refused: it must be confirmed with confirm=True, got 'a list'"
+        )
+        assert eng.state is TradingState.HALTED
 
     change = eng.reset_halt(confirm=True)
     assert change == TradingStateChange(TradingState.HALTED, TradingState.ACTIVE, "")

@@ -5,7 +5,8 @@ time passing (across UTC midnight), stale books, limit changes and halts/resets.
 an accepted risk-increasing order never leaves its symbol's position, the gross exposure or the
 leverage above its limit at the moment of acceptance (price moves alone may push over; then only
 reducing orders pass); outside ACTIVE, and after a daily-loss halt, only reducing orders pass;
-refused limit changes change nothing; no limit ever leaves its floor..ceiling range.
+refused limit changes change nothing (hostile values included: huge exponents, numpy scalars,
+bools, lists); no limit ever leaves its floor..ceiling range; only ``confirm is True`` resets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -54,6 +56,28 @@ limit_values = st.one_of(
     st.decimals(min_value=D("0.5"), max_value=10, places=1, allow_nan=False),
     st.sampled_from(["abc", "NaN", "-inf", "1.5", "", "2.0"]),
     st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "1e999999",
+            "1e2999999",
+            D("9e999999999"),
+            "-1e-999999",
+            D("sNaN"),
+            True,
+            np.int64(7),
+            np.float64(2.5),
+            np.float32(0.5),
+            [3],
+            {"v": 3},
+            "9" * 10_000,
+            10**400,
+        ]
+    ),
+    st.integers(-400, 400).map(lambda e: f"1e{e}"),
+)
+# Anything a caller might mean as "yes" that is not the object True: none of these may reset.
+not_true = st.sampled_from(
+    [False, "true", "True", "yes", "1", "false", "no", "0", 1, 1.0, [0], [True], np.True_, None]
 )
 
 
@@ -251,6 +275,15 @@ class RiskMachine(RuleBasedStateMachine):
             elif not isinstance(result, str):
                 assert self.engine.state is TradingState.ACTIVE
                 self.loss_halted = False
+
+    @rule(confirm=not_true)
+    def reset_without_true(self, confirm: object) -> None:
+        """A reset confirmed by anything but ``True`` itself is refused, with a reason."""
+        was = self.engine.state
+        result = self.engine.reset_halt(confirm)
+        assert isinstance(result, str)
+        assert result.startswith("reset refused: it must be confirmed with confirm=True")
+        assert self.engine.state is was
 
     # -------------------------------------------------------------- invariants
 

@@ -30,8 +30,10 @@ from engine.strategy import (
     SmaCross,
     make_strategy,
     parse_kv,
+    parse_params,
 )
 from engine.strategy import indicators as ind
+from engine.strategy.base import params_mapping
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = kit_needs_data(DATA)
@@ -182,6 +184,68 @@ def test_param_schema_parses_and_refuses() -> None:
         assert schema
         assert all({"name", "type", "default", "min", "max"} <= set(p) for p in schema)
     assert Param("x", bool, False).parse("yes") is True
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        (Param("n", int, 1, min=1, max=100), "1e999999", "n must be <= 100, got 1e999999"),
+        (Param("n", int, 1, min=1, max=100), "1e2999999", "n must be <= 100, got 1e2999999"),
+        (Param("n", int, 1, min=1, max=100), "-1e999999", "n must be >= 1, got -1e999999"),
+        (Param("n", int, 1), True, "n must be a whole number, got True"),
+        (Param("n", int, 1), [0], "n must be a whole number, got a list"),
+        pytest.param(Param("n", int, 1), 10**5000, "n about 1e5000 is too large", id="10**5000"),
+        (Param("x", float, 1.0), "nan", "x nan is not a finite number"),
+        (Param("x", float, 1.0), float("inf"), "x inf is not a finite number"),
+        (Param("x", float, 1.0, max=10.0), Decimal("9e999999999"), "x must be <= 10.0"),
+        (Param("d", Decimal, Decimal(0)), "-1e-999999", "d -1e-999999 is too small"),
+        (
+            Param("d", Decimal, Decimal(0)),
+            "1" * 1_000_000,
+            "d must be a number, got text of 1,000,",
+        ),
+        (Param("b", bool, False), "maybe", "b must be true or false, got 'maybe'"),
+        (Param("b", bool, False), [0], "b must be true or false, got 'a list'"),
+        (Param("s", str, ""), "x" * 1000, "s must be text of at most 200 characters"),
+        (Param("s", str, ""), 5, "s must be text of at most 200 characters, got '5'"),
+    ],
+)
+def test_params_refuse_hostile_values_in_words(param: Param, value: object, message: str) -> None:
+    with pytest.raises(ParamError) as err:
+        param.parse(value)
+    assert str(err.value).startswith(message)
+    assert len(str(err.value)) < 300
+
+
+def test_params_read_numpy_scalars_by_value() -> None:
+    assert Param("n", int, 1).parse(np.int64(7)) == 7
+    assert type(Param("n", int, 1).parse(np.int64(7))) is int
+    assert Param("x", float, 1.0).parse(np.float32(0.25)) == 0.25
+    assert Param("d", Decimal, Decimal(0)).parse(np.float64(0.01)) == Decimal("0.01")
+    assert Param("b", bool, False).parse(np.True_) is True
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (None, "strategy parameters must be a mapping of name to value, got None"),
+        ([("fast", 5)], "strategy parameters must be a mapping of name to value, got a list"),
+        ({1: 5}, "parameter names must be text, got '1'"),
+        ({f"k{i}": 1 for i in range(100)}, "too many strategy parameters (100; at most 64)"),
+    ],
+)
+def test_params_mapping_refuses_what_is_not_a_small_mapping(values: object, message: str) -> None:
+    with pytest.raises(ParamError) as err:
+        params_mapping(values)
+    assert str(err.value) == message
+
+
+def test_unknown_parameter_list_is_bounded() -> None:
+    with pytest.raises(ParamError) as err:
+        parse_params(SmaCross.params_schema, {f"x{i}": 1 for i in range(60)})
+    assert str(err.value) == (
+        "unknown parameter(s) x0, x1, x10, x11, x12 and 55 more; known: fast, slow"
+    )
 
 
 def test_grid_rearms_on_fill() -> None:

@@ -43,6 +43,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from engine.model.instrument import Instrument
+from engine.model.money import describe
 from engine.model.orders import Order, OrderSide, OrderType, OrderView
 from engine.risk import checks
 from engine.risk.checks import NS_PER_S, ZERO, Denial
@@ -418,11 +419,16 @@ class RiskEngine:
             return f"trading is {self._state.value}, not REDUCING"
         return self._move(TradingState.ACTIVE, "")
 
-    def reset_halt(self, confirm: bool) -> TradingStateChange | str:
+    def reset_halt(self, confirm: object) -> TradingStateChange | str:
         """HALTED -> ACTIVE, only when confirmed and the daily loss last seen is under its
-        limit (else the next mark would halt again: raise ``max_daily_loss_pct`` first)."""
-        if not confirm:
-            return "reset refused: it must be confirmed"
+        limit (else the next mark would halt again: raise ``max_daily_loss_pct`` first).
+
+        Confirmed means ``confirm is True`` exactly: ``"false"``, ``"no"``, ``"0"``, ``1``,
+        ``[0]`` or a numpy ``True`` are all refused, so no accident of typing lifts a halt."""
+        if confirm is not True:
+            return (
+                f"reset refused: it must be confirmed with confirm=True, got {describe(confirm)!r}"
+            )
         if self._state is not TradingState.HALTED:
             return f"reset refused: trading is {self._state.value}, not HALTED"
         loss, limit = self._last_loss_pct, self._limits.max_daily_loss_pct

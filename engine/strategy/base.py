@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +50,7 @@ from engine.messages import (
 from engine.model.fill import Fill
 from engine.model.instrument import Instrument
 from engine.model.market import TradeTick
-from engine.model.money import parse_decimal
+from engine.model.money import BadNumber, describe, parse_number
 from engine.model.orders import OrderView
 from engine.snapshot import BookView
 
@@ -61,6 +61,22 @@ OrderEvent = OrderDenied | OrderRejected | OrderCancelled
 
 class ParamError(ValueError):
     """A strategy parameter is unknown, of the wrong type or out of range."""
+
+
+MAX_PARAMS: Final = 64
+"""Most parameters one ``StartStrategy`` / ``--param`` list may carry."""
+MAX_PARAM_TEXT: Final = 200
+"""Longest text accepted for a text parameter (numbers have their own bound)."""
+_BOOL_WORDS: Final[Mapping[str, bool]] = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 _TYPE_NAMES: dict[type, str] = {
@@ -85,10 +101,16 @@ class Param:
     help: str = ""
 
     def parse(self, value: object) -> Any:
-        """Typed, range-checked value from text or a Python value; ``ParamError`` if not."""
+        """Typed, range-checked value from text or a Python value; ``ParamError`` if not.
+
+        Bounded: numbers are read by ``parse_number`` (no ``int()`` of ``"1e999999"``, no NaN,
+        no ``True`` as 1; numpy scalars by value), text must be short, and a refusal quotes at
+        most a few dozen characters of what it was given. Answers in microseconds."""
         v = self._coerce(value)
         if self.choices and v not in self.choices:
-            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}")
+            raise ParamError(
+                f"{self.name} must be one of {list(self.choices)}, got {describe(value)!r}"
+            )
         if self.min is not None and v < self.min:
             raise ParamError(f"{self.name} must be >= {self.min}, got {v}")
         if self.max is not None and v > self.max:
@@ -98,38 +120,42 @@ class Param:
     def _coerce(self, value: object) -> Any:
         t = self.type
         if t is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ParamError(f"{self.name} must be true or false, got {value!r}")
+            return self._flag(value)
         if t is str:
+            if not isinstance(value, str) or len(value) > MAX_PARAM_TEXT:
+                raise ParamError(
+                    f"{self.name} must be text of at most {MAX_PARAM_TEXT} characters, "
+                    f"got {describe(value)!r}"
+                )
             return str(value)
-        if isinstance(value, bool):
-            raise ParamError(f"{self.name} must be a number, got {value!r}")
-        if t is int:
-            if isinstance(value, int):
-                return value
-            d = parse_decimal(value)
-            if d is None or d != d.to_integral_value():
-                raise ParamError(f"{self.name} must be a whole number, got {value!r}")
-            return int(d)
-        if t is float:
-            if isinstance(value, int | float):
-                return float(value)
-            try:
-                return float(str(value))
-            except ValueError:
-                raise ParamError(f"{self.name} must be a number, got {value!r}") from None
-        if t is Decimal:
-            d = parse_decimal(value)
-            if d is None:
-                raise ParamError(f"{self.name} must be a number, got {value!r}")
-            return d
+        if t is int or t is float or t is Decimal:
+            d = parse_number(value, whole=t is int)
+            if isinstance(d, BadNumber):
+                raise ParamError(self._number_reason(d))
+            return int(d) if t is int else float(d) if t is float else d  # bounded: cheap
         raise ParamError(f"{self.name}: unsupported type {t!r}")  # pragma: no cover
+
+    def _flag(self, value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+            return bool(value)
+        if isinstance(value, str) and len(value) <= 16:
+            word = _BOOL_WORDS.get(value.strip().lower())
+            if word is not None:
+                return word
+        raise ParamError(f"{self.name} must be true or false, got {describe(value)!r}")
+
+    def _number_reason(self, bad: BadNumber) -> str:
+        """A parser refusal in this parameter's terms: a huge number is above its maximum."""
+        if self.type is int and bad.kind in ("whole", "type", "text"):
+            got = repr(bad.shown) if bad.kind == "text" else bad.shown
+            return f"{self.name} must be a whole number, got {got}"
+        if bad.kind == "too_large" and not bad.negative and self.max is not None:
+            return f"{self.name} must be <= {self.max}, got {bad.shown}"
+        if bad.kind == "too_large" and bad.negative and self.min is not None:
+            return f"{self.name} must be >= {self.min}, got {bad.shown}"
+        return f"{self.name} {bad.why}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (Decimals as text) for forms and reports."""
@@ -205,7 +231,7 @@ class Strategy:
     title: ClassVar[str] = ""
     params_schema: ClassVar[tuple[Param, ...]] = ()
 
-    def __init__(self, **params: object) -> None:
+    def __init__(self, /, **params: object) -> None:
         self.params: dict[str, Any] = parse_params(self.params_schema, params)
         self.check_params()
         self.watch = False  # True: call on_bar on every bar (the backtester honours it)
@@ -275,14 +301,33 @@ class Strategy:
         }
 
 
+def params_mapping(values: object) -> dict[str, object]:
+    """``StartStrategy.params`` (or any outside input) as a name -> value dict, or
+    ``ParamError`` in words when it is not a mapping of at most ``MAX_PARAMS`` text names."""
+    if not isinstance(values, Mapping):
+        raise ParamError(
+            f"strategy parameters must be a mapping of name to value, got {describe(values)}"
+        )
+    if len(values) > MAX_PARAMS:
+        raise ParamError(f"too many strategy parameters ({len(values):,}; at most {MAX_PARAMS})")
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise ParamError(f"parameter names must be text, got {describe(key)!r}")
+        out[key] = value
+    return out
+
+
 def parse_params(schema: Sequence[Param], values: Mapping[str, object]) -> dict[str, Any]:
     """Defaults overridden by ``values``; unknown names and bad values raise ``ParamError``."""
+    values = params_mapping(values)
     known = {p.name: p for p in schema}
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(describe(k) for k in values if k not in known)
     if unknown:
-        raise ParamError(
-            f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         )
+        raise ParamError(f"unknown parameter(s) {shown}; known: {', '.join(known) or 'none'}")
     out = {p.name: p.default for p in schema}
     for name, value in values.items():
         out[name] = known[name].parse(value)
