@@ -2,8 +2,9 @@
 
 ``PRAGMA integrity_check``, not ``quick_check``: only the full check compares every index with its
 table (and checks UNIQUE constraints), so an index damaged in place is caught before the engine
-trades on it. It reads the whole file: 0.3 s for a journal of 100k fills on the development
-machine (see ``tests/test_integrity_cost.py``), paid once per start.
+trades on it. It reads the whole file, once per start: on the development machine, a journal of
+100k fills (50k orders, 150k order events, 39 MB) takes 0.18-0.21 s with a warm page cache,
+against 0.07 s for ``quick_check``.
 
 The check runs on a read-only connection: it cannot checkpoint a WAL into the main file or
 change the journal mode, which the read-write connection opened afterwards would. Sidecar files

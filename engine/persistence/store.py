@@ -151,8 +151,7 @@ class Store:
                     )
                 _configure(db, path)
                 version = migrate(db, path)
-                # The schema (or a killed session's WAL) into the main file before going on.
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _initial_checkpoint(db, path)
                 if marker is None:
                     write_marker(data_dir, DB_FILENAME)
             except sqlite3.Error as exc:
@@ -457,10 +456,17 @@ class Store:
     # ------------------------------------------------------------------ diagnostics
 
     def checkpoint(self) -> None:
-        """Copy the WAL back into the database file (PASSIVE: never waits for readers)."""
-        with self._write("a checkpoint") as db:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self._dirty_since = None
+        """Copy the WAL back into the database file now (PASSIVE: never waits for readers).
+
+        Unlike ``checkpoint_if_due`` a failure raises ``StorageError``.
+        """
+        with self._mutex:
+            db = self._require_open()
+            try:
+                busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:
+                raise StorageError(f"Could not checkpoint {self.path}: {exc}.") from exc
+            self._dirty_since = time.monotonic() if busy or logged != copied else None
 
     def checkpoint_if_due(self) -> bool:
         """Checkpoint if the oldest un-checkpointed commit is ``CHECKPOINT_INTERVAL_S`` old.
@@ -545,6 +551,15 @@ def _last_rows(db: Database, table: str, limit: int | None) -> list[dict[str, An
             [-1 if limit is None else limit],
         )
     )
+
+
+def _initial_checkpoint(db: Database, path: Path) -> None:
+    """The new schema (or a killed session's WAL) into the main file; a failure only logs
+    (the commits are safe in the WAL, and the first write that fails will halt trading)."""
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("%s: checkpoint on open failed (the WAL keeps the commits): %s", path, exc)
 
 
 def _refuse_lost_account(path: Path, marker: AccountMarker | None) -> None:
