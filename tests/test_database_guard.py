@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -319,9 +320,8 @@ def test_fresh_data_dir_creates_an_account_and_its_marker(tmp_path: Path) -> Non
         engine.stop()
     marker = json.loads((data / MARKER_FILENAME).read_text())
     assert marker["database"] == DB_FILENAME
-    assert marker["created_utc"].endswith("Z")
-    created = time.strptime(marker["created_utc"], "%Y-%m-%dT%H:%M:%SZ")
-    assert abs(time.mktime(created) - time.mktime(time.gmtime())) < 24 * 3600
+    created = datetime.strptime(marker["created_utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - created) < timedelta(days=1)
     # An empty database without a marker is still a fresh start (never written to yet).
     other = tmp_path / "other"
     other.mkdir()
