@@ -562,6 +562,8 @@ class Engine:
             lags.append(max(0.0, (time.perf_counter() - t0 - _LAG_PROBE_S) * 1000.0))
 
     def _periodic(self, now: int) -> None:
+        if self._store is not None:  # after publishing: no fill waits for a checkpoint
+            self._store.checkpoint_if_due()
         if now - self._last_risk_ns >= _RISK_EVERY_NS:
             self._last_risk_ns = now
             self._check_equity(now)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -515,6 +516,67 @@ def test_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path: Path) -> No
     with pytest.raises(StorageError, match="not a tradedeck"):
         Store.open(tmp_path)
     assert file_fingerprint(path) == before
+
+
+def test_database_missing_an_index_is_corrupt_and_left_untouched(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        trade_history(store)
+    path = tmp_path / DB_FILENAME
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX fills_order")
+    conn.commit()
+    conn.close()
+    before = file_fingerprint(path)
+    with pytest.raises(CorruptDatabase, match="index fills_order") as info:
+        Store.open(tmp_path)
+    assert f"schema v{LATEST_VERSION}" in str(info.value)
+    assert file_fingerprint(path) == before
+
+
+# ---------------------------------------------------------------- checkpoint policy
+
+
+def _setting_in_main_file(path: Path, key: str, scratch: Path) -> str | None:
+    """``key`` as the database file alone holds it, as if its WAL had been deleted."""
+    copy = scratch / "main-file-only.sqlite3"
+    copy.write_bytes(path.read_bytes())
+    conn = sqlite3.connect(f"{copy.as_uri()}?immutable=1", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+def test_checkpoint_if_due_moves_commits_into_the_main_file(tmp_path: Path) -> None:
+    data, scratch = tmp_path / "data", tmp_path / "scratch"
+    scratch.mkdir()
+    with Store.open(data) as store:
+        assert store.checkpoint_if_due() is False  # nothing committed since the open
+        store.set_setting("first", "1")
+        assert _setting_in_main_file(store.path, "first", scratch) is None  # only in the WAL
+        deadline = time.monotonic() + 60
+        while not store.checkpoint_if_due():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert _setting_in_main_file(store.path, "first", scratch) == "1"
+        assert store.checkpoint_if_due() is False  # nothing new since
+
+
+def test_commits_reach_the_main_file_even_if_nobody_asks(tmp_path: Path) -> None:
+    """The policy's backstop: a store used without ``checkpoint_if_due`` (a script, a tool)."""
+    data, scratch = tmp_path / "data", tmp_path / "scratch"
+    scratch.mkdir()
+    with Store.open(data) as store:
+        store.set_setting("first", "1")
+        deadline = time.monotonic() + 60
+        n = 0
+        while _setting_in_main_file(store.path, "first", scratch) is None:
+            assert time.monotonic() < deadline
+            n += 1
+            store.set_setting("n", str(n))
+            time.sleep(0.05)
+        assert n >= 1
 
 
 # ---------------------------------------------------------------- unwritable places

@@ -39,14 +39,21 @@ class DataDirLocked(StorageError):
 
 
 class CorruptDatabase(StorageError):
-    """The database file failed to open or failed SQLite's consistency check."""
+    """The database file is damaged, emptied, missing or missing its tables.
 
-    def __init__(self, path: Path, detail: str) -> None:
+    ``marker`` is the data directory's account marker when one exists: an account was created
+    there, so the database is never replaced by a fresh one, and starting afresh means moving
+    both aside.
+    """
+
+    def __init__(self, path: Path, detail: str, marker: Path | None = None) -> None:
         self.path = path
         self.detail = detail
+        self.marker = marker
+        aside = f"it and {marker.name}" if marker is not None else "it"
         super().__init__(
             f"The tradedeck database {path} is damaged ({detail}). The file was left untouched. "
-            "Move it aside (or restore a backup) to start with a fresh account; "
+            f"Move {aside} aside (or restore a backup) to start with a fresh account; "
             "SQLite's '.recover' command may rescue data from a copy of it."
         )
 

@@ -9,7 +9,9 @@ INTEGER ns UTC; tables with a ``seq`` INTEGER PRIMARY KEY keep insertion order t
 
 from __future__ import annotations
 
+import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -188,6 +190,37 @@ def read_version(db: Database, path: Path) -> int:
             "move it aside or choose another data directory."
         )
     return int(row[0])
+
+
+def missing_objects(db: Database, version: int) -> list[str]:
+    """Tables and indexes that schema ``version`` has and ``db`` lacks (sorted; ``[]`` if whole).
+
+    A database that says it is at ``version`` but lost a table (dropped, or a damaged schema
+    page) must not be migrated or traded on as if it were complete.
+    """
+    have = _schema_objects(db.conn)
+    return sorted(f"{kind} {name}" for kind, name in _expected_objects(version) - have)
+
+
+@functools.cache
+def _expected_objects(version: int) -> frozenset[tuple[str, str]]:
+    """What migrations 1..``version`` create, found by running them on an in-memory database."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS[:version]:
+            conn.executescript(migration.sql)
+        return _schema_objects(conn)
+    finally:
+        conn.close()
+
+
+def _schema_objects(conn: sqlite3.Connection) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        (str(kind), str(name))
+        for kind, name in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
+        )
+    )
 
 
 def migrate(db: Database, path: Path) -> int:

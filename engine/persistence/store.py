@@ -6,6 +6,22 @@ back and a ``StorageError`` naming what was lost is raised, so nothing is ever h
 WAL with ``synchronous=NORMAL``: a commit survives the process being killed (not a power cut),
 at the cost of no fsync per trade. The object is used by one thread at a time in practice (the
 engine's); a mutex makes an occasional call from another thread safe too.
+
+Opening refuses, and leaves everything as it was: a data directory another process holds (see
+``lock``), a damaged file (``PRAGMA integrity_check``), and a database that is missing, empty or
+without its tables where an account existed (see ``marker``): a fresh account is created only
+in a data directory that never had one.
+
+Checkpoint policy. A commit lands in the ``-wal`` file; a checkpoint copies it into the database
+file. A WAL that is deleted (by hand, by a cleaning tool, with its process killed) takes every
+commit since the last checkpoint with it, so the store never lets the oldest un-checkpointed
+commit get older than ``CHECKPOINT_INTERVAL_S`` (1 s) for long: ``checkpoint_if_due()`` runs a
+``PRAGMA wal_checkpoint(PASSIVE)`` once that age is reached (the engine calls it from its loop,
+after publishing, so no fill waits for it), and every commit runs it itself once the age reaches
+``CHECKPOINT_BACKSTOP_S`` (3 s), for callers that never do. No thread, no timer. PASSIVE never
+waits for readers (a checkpoint a reader holds back is retried a second later), and a failed
+checkpoint only logs: the commit itself is safe in the WAL. ``wal_autocheckpoint`` (10,000
+pages, ~40 MB) still caps the WAL's size in a burst; ``close()`` checkpoints everything.
 """
 
 from __future__ import annotations
@@ -14,6 +30,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -25,7 +42,12 @@ from sqlite_utils import Database
 
 from engine.model.fill import Fill
 from engine.model.orders import OrderStatus, OrderView
-from engine.persistence.errors import SchemaTooNew, StorageError, UnwritableDataDir
+from engine.persistence.errors import (
+    CorruptDatabase,
+    SchemaTooNew,
+    StorageError,
+    UnwritableDataDir,
+)
 from engine.persistence.integrity import (
     SQLITE_CANTOPEN,
     SQLITE_READONLY,
@@ -33,6 +55,7 @@ from engine.persistence.integrity import (
     primary_code,
 )
 from engine.persistence.lock import InstanceLock
+from engine.persistence.marker import AccountMarker, read_marker, write_marker
 from engine.persistence.records import AccountSnapshotRecord, RestoredState, RiskStateRecord
 from engine.persistence.rows import (
     FILL_COLUMNS,
@@ -51,13 +74,15 @@ from engine.persistence.rows import (
     text_dec,
     upsert_sql,
 )
-from engine.persistence.schema import LATEST_VERSION, migrate, read_version
+from engine.persistence.schema import LATEST_VERSION, migrate, missing_objects, read_version
 from engine.portfolio import Position
 
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "tradedeck.sqlite3"
 RECENT_LIMIT = 200
+CHECKPOINT_INTERVAL_S = 1.0
+CHECKPOINT_BACKSTOP_S = 3.0
 
 _UPSERT_ORDER = upsert_sql("orders", ORDER_COLUMNS, "order_id")
 _INSERT_FILL = insert_sql("fills", FILL_COLUMNS)
@@ -80,6 +105,8 @@ class Store:
         self.path = path
         self.data_dir = path.parent
         self.schema_version = schema_version
+        # monotonic time of the oldest commit not yet checkpointed (None: the WAL is copied back)
+        self._dirty_since: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -95,18 +122,38 @@ class Store:
         held = InstanceLock.acquire(data_dir) if lock else None
         try:
             path = data_dir / DB_FILENAME
-            if path.exists():
+            marker = read_marker(data_dir)
+            marker_path = None if marker is None else marker.path
+            _refuse_lost_account(path, marker)
+            if path.exists() and path.stat().st_size > 0:
                 if not os.access(path, os.R_OK | os.W_OK):
                     raise UnwritableDataDir(data_dir, f"{path.name} is not readable and writable")
-                check_integrity(path)
+                check_integrity(path, marker_path)
             db = _connect(path)
             try:
-                # Refuse foreign or newer files before WAL mode rewrites the header.
+                # Refuse foreign, newer or gutted files before WAL mode rewrites the header.
                 found = read_version(db, path)
                 if found > LATEST_VERSION:
                     raise SchemaTooNew(path, found, LATEST_VERSION)
+                if found == 0 and marker is not None:
+                    raise CorruptDatabase(
+                        path,
+                        f"it has none of tradedeck's tables, but {marker.describe()}",
+                        marker_path,
+                    )
+                missing = missing_objects(db, found)
+                if missing:
+                    raise CorruptDatabase(
+                        path,
+                        f"schema v{found} without its {', '.join(missing[:4])}"
+                        + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""),
+                        marker_path,
+                    )
                 _configure(db, path)
                 version = migrate(db, path)
+                _initial_checkpoint(db, path)
+                if marker is None:
+                    write_marker(data_dir, DB_FILENAME)
             except sqlite3.Error as exc:
                 db.close()
                 raise StorageError(
@@ -409,9 +456,32 @@ class Store:
     # ------------------------------------------------------------------ diagnostics
 
     def checkpoint(self) -> None:
-        """Copy the WAL back into the database file (PASSIVE: never waits for readers)."""
-        with self._write("a checkpoint") as db:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        """Copy the WAL back into the database file now (PASSIVE: never waits for readers).
+
+        Unlike ``checkpoint_if_due`` a failure raises ``StorageError``.
+        """
+        with self._mutex:
+            db = self._require_open()
+            try:
+                busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:
+                raise StorageError(f"Could not checkpoint {self.path}: {exc}.") from exc
+            self._dirty_since = time.monotonic() if busy or logged != copied else None
+
+    def checkpoint_if_due(self) -> bool:
+        """Checkpoint if the oldest un-checkpointed commit is ``CHECKPOINT_INTERVAL_S`` old.
+
+        Cheap when not due (one clock read); never raises (see the policy in the module
+        docstring). Returns whether a checkpoint ran.
+        """
+        dirty = self._dirty_since
+        if dirty is None or time.monotonic() - dirty < CHECKPOINT_INTERVAL_S:
+            return False
+        with self._mutex:
+            if self._db is None:
+                return False
+            self._passive_checkpoint(self._db)
+        return True
 
     def diagnostics(self) -> dict[str, str]:
         """Connection settings as SQLite reports them (for a status dialog and tests)."""
@@ -443,6 +513,23 @@ class Store:
                 raise StorageError(
                     f"Could not save {what} to {self.path}: {exc}. Nothing of it was written."
                 ) from exc
+            now = time.monotonic()
+            if self._dirty_since is None:
+                self._dirty_since = now
+            elif now - self._dirty_since >= CHECKPOINT_BACKSTOP_S:
+                self._passive_checkpoint(db)
+
+    def _passive_checkpoint(self, db: Database) -> None:
+        """Copy the WAL back; a failure (or a reader holding it back) is retried later."""
+        self._dirty_since = None
+        try:
+            busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("%s: checkpoint failed (the WAL keeps the commits): %s", self.path, exc)
+            self._dirty_since = time.monotonic()
+            return
+        if busy or logged != copied:
+            self._dirty_since = time.monotonic()
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Database]:
@@ -464,6 +551,38 @@ def _last_rows(db: Database, table: str, limit: int | None) -> list[dict[str, An
             [-1 if limit is None else limit],
         )
     )
+
+
+def _initial_checkpoint(db: Database, path: Path) -> None:
+    """The new schema (or a killed session's WAL) into the main file; a failure only logs
+    (the commits are safe in the WAL, and the first write that fails will halt trading)."""
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("%s: checkpoint on open failed (the WAL keeps the commits): %s", path, exc)
+
+
+def _refuse_lost_account(path: Path, marker: AccountMarker | None) -> None:
+    """A missing or 0-byte database is a fresh start only where no account ever was."""
+    try:
+        size: int | None = path.stat().st_size
+    except FileNotFoundError:
+        size = None
+    if size:
+        return
+    wal = path.with_name(path.name + "-wal")
+    try:
+        wal_size = wal.stat().st_size
+    except OSError:
+        wal_size = 0
+    if marker is None and not wal_size:
+        return
+    state = "the file is missing" if size is None else "the file is empty (0 bytes)"
+    if marker is not None:
+        why = marker.describe()
+    else:
+        why = f"its write-ahead log {wal.name} ({wal_size} bytes) is still there"
+    raise CorruptDatabase(path, f"{state}, but {why}", None if marker is None else marker.path)
 
 
 def _ensure_writable_dir(data_dir: Path) -> None:
@@ -494,8 +613,8 @@ def _configure(db: Database, path: Path) -> None:
             log.warning("%s: WAL mode unavailable, using %s", path, db.journal_mode)
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
-        # The engine checkpoints on its own schedule (Store.checkpoint), so a fill's commit never
-        # pays for copying the WAL back; SQLite still checkpoints past 10k pages as a backstop.
+        # The store checkpoints on its own schedule (see the module docstring), so a fill's commit
+        # rarely pays for copying the WAL back; SQLite still checkpoints past 10k pages.
         db.execute("PRAGMA wal_autocheckpoint = 10000")
     except sqlite3.Error as exc:
         if primary_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
