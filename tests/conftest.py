@@ -61,6 +61,24 @@ def _engine_threads() -> list[threading.Thread]:
     ]
 
 
+@pytest.fixture
+def no_leaked_threads_or_timers(qapp: Any) -> Iterator[None]:
+    """For widget tests: views start no threads or timers of their own (the bridge's frames drive
+    them), and leave none behind. Opt in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    from PySide6.QtCore import QObject, QThreadPool, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    before = set(threading.enumerate())
+    yield
+    qapp.processEvents()
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, f"threads leaked: {leaked}"
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    owners: list[QObject] = [qapp, *QApplication.allWidgets()]
+    active = [t for o in owners for t in o.findChildren(QTimer) if t.isActive()]
+    assert not active, f"timers left running: {active}"
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_engine_threads() -> Iterator[None]:
     """Fail the test that leaves a tradedeck thread (engine, feed, worker) running."""

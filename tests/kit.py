@@ -7,7 +7,9 @@ Speed targets live in ``make bench``.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +30,18 @@ def needs_data(path: Path = DATA) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not path.exists() and not ON_CI, reason=f"{path} not available (../shared/data)"
     )
+
+
+class RecordingSubmit:
+    """A stand-in for the bridge's ``submit``: records commands, hands out futures the test
+    completes (or leaves open)."""
+
+    def __init__(self) -> None:
+        self.commands: list[Any] = []
+        self.futures: list[Future[Any]] = []
+
+    def __call__(self, command: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.commands.append(command)
+        self.futures.append(future)
+        return future

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from kit import RecordingSubmit
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from snapshots import book_view, make_fill, make_snapshot, order_view, position_view
@@ -23,18 +23,6 @@ from widgets.table_model import NEGATIVE, POSITIVE
 D = Decimal
 
 
-class RecordingSubmit:
-    """A stand-in engine ``submit``: records commands, hands out futures the test completes."""
-
-    def __init__(self) -> None:
-        self.commands: list[Any] = []
-        self.futures: list[Future[Any]] = []
-
-    def __call__(self, command: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self.commands.append(command)
-        self.futures.append(future)
-        return future
 
 
 @pytest.fixture

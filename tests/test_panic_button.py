@@ -5,18 +5,16 @@ The last test runs the real stack: engine thread, ``EngineBridge``, ``MainWindow
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import pytest
-from kit import WAIT_S
-from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer
+from kit import WAIT_S, RecordingSubmit
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QDialog, QVBoxLayout, QWidget
 
 from engine.messages import PanicClose, PanicCompleted
@@ -27,40 +25,18 @@ D = Decimal
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 
 
-class Recorder:
-    """A stand-in for the bridge's ``submit``: records commands, hands back open futures."""
-
-    def __init__(self) -> None:
-        self.commands: list[Any] = []
-        self.futures: list[Future[Any]] = []
-
-    def __call__(self, command: Any) -> Future[Any]:
-        self.commands.append(command)
-        future: Future[Any] = Future()
-        self.futures.append(future)
-        return future
 
 
-@pytest.fixture(autouse=True)
-def _no_leaked_threads_or_timers(qapp: QApplication) -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    qapp.processEvents()
-    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"threads leaked: {leaked}"
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    owners: list[QObject] = [qapp, *QApplication.allWidgets()]
-    active = [t for o in owners for t in o.findChildren(QTimer) if t.isActive()]
-    assert not active, f"timers left running: {active}"
+pytestmark = pytest.mark.usefixtures("no_leaked_threads_or_timers")
 
 
 @pytest.fixture
-def submit() -> Recorder:
-    return Recorder()
+def submit() -> RecordingSubmit:
+    return RecordingSubmit()
 
 
 @pytest.fixture
-def host(qtbot: Any, submit: Recorder) -> QWidget:
+def host(qtbot: Any, submit: RecordingSubmit) -> QWidget:
     """A window holding the button, the shortcut on the window (as the main window does)."""
     window = QWidget()
     window.setWindowTitle("host")
@@ -115,7 +91,7 @@ def test_button_looks_the_part(host: QWidget) -> None:
 
 
 def test_shortcut_opens_a_confirmation_whose_default_is_cancel(
-    qtbot: Any, host: QWidget, submit: Recorder
+    qtbot: Any, host: QWidget, submit: RecordingSubmit
 ) -> None:
     dialog = open_confirmation(qtbot, host)
     assert dialog.isModal()  # window-modal through open(), not exec()
@@ -132,7 +108,7 @@ def test_shortcut_opens_a_confirmation_whose_default_is_cancel(
 
 @pytest.mark.parametrize("key", [Qt.Key.Key_Return, Qt.Key.Key_Enter])
 def test_enter_cancels_even_with_the_confirm_button_focused(
-    qtbot: Any, host: QWidget, submit: Recorder, key: Qt.Key
+    qtbot: Any, host: QWidget, submit: RecordingSubmit, key: Qt.Key
 ) -> None:
     dialog = open_confirmation(qtbot, host)
     qtbot.waitUntil(lambda: dialog.armed)
@@ -151,7 +127,7 @@ def test_enter_cancels_even_with_the_confirm_button_focused(
 
 
 def test_a_click_before_the_button_arms_does_nothing(
-    qtbot: Any, host: QWidget, submit: Recorder
+    qtbot: Any, host: QWidget, submit: RecordingSubmit
 ) -> None:
     dialog = open_confirmation(qtbot, host)
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
@@ -163,7 +139,7 @@ def test_a_click_before_the_button_arms_does_nothing(
 
 
 def test_confirming_sends_panic_close_and_shows_the_report(
-    qtbot: Any, host: QWidget, submit: Recorder
+    qtbot: Any, host: QWidget, submit: RecordingSubmit
 ) -> None:
     button: PanicButton = host.panic  # type: ignore[attr-defined]
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -208,7 +184,7 @@ def test_confirming_sends_panic_close_and_shows_the_report(
 
 
 def test_not_flat_and_failures_are_reported_loudly(
-    qtbot: Any, host: QWidget, submit: Recorder
+    qtbot: Any, host: QWidget, submit: RecordingSubmit
 ) -> None:
     button: PanicButton = host.panic  # type: ignore[attr-defined]
     for outcome in (

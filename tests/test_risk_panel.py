@@ -6,16 +6,15 @@ cannot be typed and the panel says why; the engine's answer decides what the edi
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer
+from kit import RecordingSubmit
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from snapshots import T0_NS, make_snapshot
 
@@ -44,40 +43,18 @@ from widgets.risk_panel import (
 D = Decimal
 
 
-class Recorder:
-    """A stand-in for the bridge's ``submit``: records commands, hands back open futures."""
-
-    def __init__(self) -> None:
-        self.commands: list[Any] = []
-        self.futures: list[Future[Any]] = []
-
-    def __call__(self, command: Any) -> Future[Any]:
-        self.commands.append(command)
-        future: Future[Any] = Future()
-        self.futures.append(future)
-        return future
 
 
-@pytest.fixture(autouse=True)
-def _no_leaked_threads_or_timers(qapp: QApplication) -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    qapp.processEvents()
-    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"threads leaked: {leaked}"
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    owners: list[QObject] = [qapp, *QApplication.allWidgets()]
-    active = [t for o in owners for t in o.findChildren(QTimer) if t.isActive()]
-    assert not active, f"timers left running: {active}"
+pytestmark = pytest.mark.usefixtures("no_leaked_threads_or_timers")
 
 
 @pytest.fixture
-def submit() -> Recorder:
-    return Recorder()
+def submit() -> RecordingSubmit:
+    return RecordingSubmit()
 
 
 @pytest.fixture
-def panel(qtbot: Any, submit: Recorder) -> RiskPanel:
+def panel(qtbot: Any, submit: RecordingSubmit) -> RiskPanel:
     client = CommandClient(submit)
     widget = RiskPanel(client)
     client.setParent(widget)
@@ -120,7 +97,7 @@ def changed_event(old: dict[str, Any], **new: Any) -> RiskLimitsChanged:
 
 
 def test_editing_one_limit_sends_exactly_that_field(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot())
     assert panel.editors["max_leverage"].value() == 3.0
@@ -156,7 +133,7 @@ def test_editing_one_limit_sends_exactly_that_field(
 
 
 def test_whole_number_limit_is_sent_as_int_with_other_changes(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot())
     orders = panel.editors["max_open_orders"]
@@ -173,7 +150,7 @@ def test_whole_number_limit_is_sent_as_int_with_other_changes(
 
 
 def test_value_above_the_hard_ceiling_cannot_be_entered_and_says_why(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot())
     for name, editor in panel.editors.items():
@@ -202,7 +179,7 @@ def test_value_above_the_hard_ceiling_cannot_be_entered_and_says_why(
 
 
 def test_fractions_of_a_count_are_refused_with_the_reason(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot())
     editor = panel.editors["max_orders_per_second"]
@@ -226,7 +203,7 @@ def test_fractions_of_a_count_are_refused_with_the_reason(
 
 
 def test_odd_but_valid_changes_warn_without_blocking(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot(utilisation={"position:BTC/USDT": 0.8}))
     panel.editors["max_position_pct"].setValue(300)
@@ -241,7 +218,7 @@ def test_odd_but_valid_changes_warn_without_blocking(
 
 
 def test_engine_refusal_shows_the_reason_and_reverts(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot())
     decimal_editor(panel, "max_daily_loss_pct").setValue(12.5)
@@ -282,7 +259,7 @@ def test_snapshots_refresh_fields_that_are_not_being_edited(panel: RiskPanel) ->
     assert panel.changes() == {"max_leverage": D(4)}
 
 
-def test_no_limits_yet_means_nothing_is_editable(panel: RiskPanel, submit: Recorder) -> None:
+def test_no_limits_yet_means_nothing_is_editable(panel: RiskPanel, submit: RecordingSubmit) -> None:
     panel.apply_snapshot(make_snapshot())  # RiskView() with an empty limits mapping
     assert not any(e.isEnabled() for e in panel.editors.values())
     assert panel.apply() is False
@@ -398,7 +375,7 @@ def test_audit_log_lists_changes_newest_first(panel: RiskPanel) -> None:
 
 
 def test_reset_halt_asks_first_and_sends_confirmed_reset(
-    qtbot: Any, panel: RiskPanel, submit: Recorder
+    qtbot: Any, panel: RiskPanel, submit: RecordingSubmit
 ) -> None:
     panel.apply_snapshot(risk_snapshot(state="ACTIVE"))
     assert not panel.reset_button.isEnabled()

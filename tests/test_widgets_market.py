@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,8 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QAbstractItemModel, QObject, Qt, QThreadPool, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 from snapshots import (
     T0_NS,
@@ -56,18 +54,7 @@ DISPLAY = Qt.ItemDataRole.DisplayRole
 W = TypeVar("W", bound=QWidget)
 
 
-@pytest.fixture(autouse=True)
-def _no_leaked_threads_or_timers(qapp: QApplication) -> Iterator[None]:
-    """The views must not start threads or timers: they are driven by the bridge's frames only."""
-    before = set(threading.enumerate())
-    yield
-    qapp.processEvents()
-    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"threads leaked: {leaked}"
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    owners: list[QObject] = [qapp, *QApplication.allWidgets()]
-    active = [t for o in owners for t in o.findChildren(QTimer) if t.isActive()]
-    assert not active, f"timers left running: {active}"
+pytestmark = pytest.mark.usefixtures("no_leaked_threads_or_timers")
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from kit import RecordingSubmit
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QApplication
 from snapshots import (
@@ -36,18 +36,6 @@ from widgets.table_model import POSITIVE, Column, SnapshotTableModel
 D = Decimal
 
 
-class RecordingSubmit:
-    """A stand-in engine ``submit``: records commands, hands out futures the test completes."""
-
-    def __init__(self) -> None:
-        self.commands: list[Any] = []
-        self.futures: list[Future[Any]] = []
-
-    def __call__(self, command: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self.commands.append(command)
-        self.futures.append(future)
-        return future
 
 
 class Counter:
