@@ -197,7 +197,7 @@ def test_fractions_of_a_count_are_refused_with_the_reason(
     assert "must be a whole number" in panel.check_label.text()
     editor.lineEdit().selectAll()
     qtbot.keyClicks(editor.lineEdit(), "2")
-    assert panel.check_label.text() == "To apply: Order rate 10 → 2 /s"
+    assert panel.check_label.text() == "To apply: Order rate 10 → 2 orders/s"
     assert panel.apply() is True
     assert submit.commands[0].changes() == {"max_orders_per_second": 2}
 

@@ -58,6 +58,8 @@ from engine.risk.limits import (
     RiskLimits,
     validate_changes,
 )
+from engine.risk.limits import LIMIT_SPECS as CATALOGUE
+from engine.risk.limits import LimitSpec as CatalogueSpec
 from engine.snapshot import EngineSnapshot, RiskView
 from widgets import theme
 from widgets.command_client import CommandClient
@@ -88,7 +90,8 @@ EDITED_STYLE = f"border: 1px solid {theme.MID};"
 
 @dataclass(frozen=True, slots=True)
 class LimitSpec:
-    """How one limit is edited: label, unit suffix, precision (0 = whole number), step."""
+    """How one limit is edited here: precision (0 = whole number) and step. What the limit is
+    (label, unit, help, floor, ceiling) comes from the engine's catalogue, described once."""
 
     name: str
     label: str
@@ -104,66 +107,28 @@ class LimitSpec:
         return rest[:1].upper() + rest[1:]
 
 
-LIMIT_SPECS: tuple[LimitSpec, ...] = (
-    LimitSpec(
-        "max_position_pct",
-        "Max position",
-        " %",
-        2,
-        1.0,
-        "One symbol's position (worst case over its open orders) as % of equity",
-    ),
-    LimitSpec(
-        "max_gross_exposure_pct",
-        "Max gross exposure",
-        " %",
-        2,
-        5.0,
-        "Sum of |position notional| over all symbols as % of equity",
-    ),
-    LimitSpec("max_leverage", "Max leverage", " x", 2, 0.1, "Gross exposure / equity"),
-    LimitSpec(
-        "max_order_notional",
-        "Max order notional",
-        " USDT",
-        2,
-        1000.0,
-        "Notional of one order (limit price, or mid for a market order)",
-    ),
-    LimitSpec(
-        "max_daily_loss_pct",
-        "Max daily loss",
-        " %",
-        2,
-        0.5,
-        "Loss since the trading day began, as % of start-of-day equity; reaching it halts",
-    ),
-    LimitSpec("max_open_orders", "Max open orders", " orders", 0, 1, "Open orders, all symbols"),
-    LimitSpec(
-        "max_orders_per_second",
-        "Max order rate",
-        " /s",
-        0,
-        1,
-        "Accepted orders in any sliding one-second window",
-    ),
-    LimitSpec(
-        "price_band_pct",
-        "Price band",
-        " %",
-        2,
-        0.5,
-        "A limit price further than this from mid is refused as a fat finger",
-    ),
-    LimitSpec(
-        "stale_after_s",
-        "Stale book after",
-        " s",
-        1,
-        1.0,
-        "Seconds without a book update after which risk-increasing orders are refused",
-    ),
-)
+# name -> (decimals, step): the only thing the panel adds to the engine's description.
+_EDITING: Mapping[str, tuple[int, float]] = {
+    "max_position_pct": (2, 1.0),
+    "max_gross_exposure_pct": (2, 5.0),
+    "max_leverage": (2, 0.1),
+    "max_order_notional": (2, 1000.0),
+    "max_daily_loss_pct": (2, 0.5),
+    "max_open_orders": (0, 1),
+    "max_orders_per_second": (0, 1),
+    "price_band_pct": (2, 0.5),
+    "stale_after_s": (1, 1.0),
+}
+
+
+def _editor_spec(limit: CatalogueSpec) -> LimitSpec:
+    decimals, step = _EDITING[limit.name]
+    if limit.type is int:
+        decimals = 0
+    return LimitSpec(limit.name, limit.label, " " + limit.unit.strip(), decimals, step, limit.help)
+
+
+LIMIT_SPECS: tuple[LimitSpec, ...] = tuple(_editor_spec(limit) for limit in CATALOGUE)
 SPECS: Mapping[str, LimitSpec] = {s.name: s for s in LIMIT_SPECS}
 if tuple(SPECS) != RISK_LIMIT_FIELDS:  # a limit added to the engine must get an editor here
     raise RuntimeError("risk panel LIMIT_SPECS out of step with engine RISK_LIMIT_FIELDS")
