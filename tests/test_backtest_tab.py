@@ -161,7 +161,7 @@ def test_param_form_values_reach_the_job_and_bad_ones_are_said_in_words(
     assert "lower" in tab.param_form.field_errors()
     assert tab.param_form.editors["lower"].styleSheet() != ""
     assert tab.run() is False
-    assert "lower must be a number" in tab.error_text
+    assert tab.error_text == "lower 'abc' is not a number"
     tab.set_strategy("sma_cross")
     assert tab.param_form.values() == {"fast": "40", "slow": "30"}
     tab.set_strategy("grid")
