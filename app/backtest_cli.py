@@ -320,6 +320,7 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         job = build_job(args)
+        job.window_ms()  # a bad --start / --end is said now, not after the bars are loaded
         db = _datasets_db(args)
         check_outputs(args, db)
         if db is not None:
