@@ -1206,8 +1206,9 @@ class DatasetCache:
 
     def entries(self) -> list[dict[str, Any]]:
         """What is cached (for the UI): path, symbol, bars."""
-        if not self.path.is_file():
+        if not self.path.exists():
             return []
+        self.check()
         with self._connect(readonly=True) as conn:
             if self.TABLE not in self._tables(conn):
                 return []
