@@ -15,9 +15,12 @@ only once the arguments are known to be good.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import os
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
@@ -329,8 +332,9 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
             DatasetCache(db).check()
         from engine.backtest.job import run_job
 
-        doc = run_job(job)
-        outputs = _render(args, doc)
+        with _batch_gc():
+            doc = run_job(job)
+            outputs = _render(args, doc)
         from engine.backtest.result import write_files_atomically
 
         write_files_atomically(outputs)
@@ -343,6 +347,22 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
             print(line)
         print(f"({time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """Fewer cyclic-GC passes during one run: what exists now (modules, the parsed arguments)
+    is frozen out of the scans and the youngest generation collects every 50,000 allocations
+    instead of 700 (a run allocates millions of short-lived, acyclic objects: fills, orders,
+    the equity rows). Restored afterwards, so an in-process caller keeps its settings."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _render(args: argparse.Namespace, doc: dict[str, Any]) -> dict[Path, bytes]:

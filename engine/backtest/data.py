@@ -47,6 +47,7 @@ MAX_DECIMALS: Final = 10
 _BANNER_SCAN: Final = 20  # lines searched for the header
 _MAX_LISTED: Final = 200  # gaps / bad bars listed individually in a report
 _MAX_TICKS: Final = float(2**62)  # prices in ticks stay inside int64
+_DECIMALS_SAMPLE: Final = 4096  # rows that bound the price decimals before the full check
 _ARROW_MIN_BYTES: Final = 4 << 20  # below this numpy parses faster than pyarrow imports
 _QUOTE_NAMES: Final = ("usd", "usdt", "usdc", "busd", "eur", "quote", "quote_asset")
 _TIME_NAMES: Final = (
@@ -318,20 +319,33 @@ def parse_time_strings(values: Sequence[str]) -> I64:
 
 
 def price_decimals(columns: Iterable[F64]) -> int:
-    """Fewest decimals that represent every price exactly (parsed floats, checked per value)."""
+    """Fewest decimals that represent every price exactly (parsed floats, checked per value).
+
+    The first rows give a lower bound cheaply (a sample cannot need more decimals than the
+    whole column); the full columns are then checked from that bound up, usually once.
+    """
     cols = [c[np.isfinite(c)] for c in columns]
-    for d in range(MAX_DECIMALS + 1):
+    low = _decimals_from(0, [c[:_DECIMALS_SAMPLE] for c in cols])
+    return _decimals_from(low, cols)
+
+
+def _decimals_from(low: int, cols: list[F64]) -> int:
+    for d in range(low, MAX_DECIMALS + 1):
         scale = 10.0**d
-        ok = True
-        for c in cols:
-            scaled = c * scale
-            err = np.abs(scaled - np.rint(scaled))
-            if np.any(err > np.abs(scaled) * 1e-13 + 1e-7):
-                ok = False
-                break
-        if ok:
+        if all(_on_grid(c, scale) for c in cols):
             return d
     raise DataError(f"prices need more than {MAX_DECIMALS} decimals")
+
+
+def _on_grid(c: F64, scale: float) -> bool:
+    scaled = c * scale
+    err = np.rint(scaled)
+    np.subtract(scaled, err, out=err)
+    np.abs(err, out=err)
+    np.abs(scaled, out=scaled)
+    scaled *= 1e-13
+    scaled += 1e-7
+    return not bool(np.any(err > scaled))
 
 
 def to_ticks(values: F64, decimals: int) -> I64:
@@ -415,7 +429,9 @@ def _numeric_matrix(lines: list[str], cols: list[int]) -> F64:
         raise DataError(f"unreadable numbers: {exc}") from exc
 
 
-def _arrow_numeric(body: bytes, width: int, t_idx: int, value_idx: list[int]) -> list[Any] | None:
+def _arrow_numeric(
+    body: memoryview, width: int, t_idx: int, value_idx: list[int]
+) -> list[Any] | None:
     """Fast path: the time column as int64 and the value columns as float64 via pyarrow's CSV
     reader (multi-threaded, correctly rounded like ``numpy.loadtxt``).
 
@@ -448,13 +464,25 @@ def _arrow_numeric(body: bytes, width: int, t_idx: int, value_idx: list[int]) ->
         )
     except (pa.ArrowException, ValueError):
         return None
-    return [np.asarray(table.column(names[i]).to_numpy()) for i in wanted]
+    return [_arrow_to_numpy(table.column(names[i]), types[names[i]]) for i in wanted]
+
+
+def _arrow_to_numpy(column: Any, arrow_type: Any) -> npt.NDArray[Any]:
+    """A null-free int64/float64 column's values, read from the Arrow buffers directly
+    (``to_numpy()`` imports pandas, half a second)."""
+    dtype = np.dtype(np.int64) if str(arrow_type) == "int64" else np.dtype(np.float64)
+    parts = []
+    for chunk in column.chunks:
+        if chunk.null_count:
+            raise DataError("missing values in a numeric column")  # pragma: no cover
+        data = chunk.buffers()[1]
+        parts.append(np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * 8))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def _numeric_block(
     path: Path,
-    body: str,
-    body_bytes: bytes,
+    body_bytes: memoryview,
     names: list[str],
     symbol: str | None,
     banner: tuple[str, ...],
@@ -470,6 +498,7 @@ def _numeric_block(
         t_raw: I64 = fast[0].astype(np.int64, copy=False)
         values: list[F64] = [c.astype(np.float64, copy=False) for c in fast[1:]]
     else:
+        body = _decode(body_bytes)
         try:
             m = np.loadtxt(
                 io.StringIO(body, newline=None),
@@ -521,9 +550,9 @@ def _numeric_block(
     )
 
 
-def _line_offset(data: bytes, lines: int) -> int:
-    """Byte offset just past the first ``lines`` newlines of ``data`` (len(data) if fewer)."""
-    pos = 0
+def _line_offset(data: bytes, lines: int, start: int = 0) -> int:
+    """Byte offset just past ``lines`` newlines of ``data`` from ``start`` (len(data) if fewer)."""
+    pos = start
     for _ in range(lines):
         nl = data.find(b"\n", pos)
         if nl < 0:
@@ -532,16 +561,25 @@ def _line_offset(data: bytes, lines: int) -> int:
     return pos
 
 
+def _decode(data: bytes | memoryview) -> str:
+    return bytes(data).decode("utf-8", errors="replace")
+
+
 def read_csv_raw(path: Path, symbol: str | None, *, content: bytes | None = None) -> _Raw:
-    """Raw columns of a CSV / CSV.gz file (``content``: its bytes, gunzipped, if already read)."""
+    """Raw columns of a CSV / CSV.gz file (``content``: its bytes, gunzipped, if already read).
+
+    Only the first lines are decoded to find the header; a plain numeric block (the common
+    case) then goes to the parser as bytes, without a decoded copy of the whole file.
+    """
     raw_bytes = _read_file(path)[0] if content is None else content
-    text = raw_bytes.decode("utf-8", errors="replace")
-    head = text.split("\n", _BANNER_SCAN + 1)[:_BANNER_SCAN]
+    view = memoryview(raw_bytes)
+    head = _decode(view[: _line_offset(raw_bytes, _BANNER_SCAN)]).split("\n")[:_BANNER_SCAN]
     header_idx, names = _find_header([line.rstrip("\r") for line in head])
     banner = tuple(line.rstrip("\r") for line in head[: max(header_idx, 0)] if line.strip())
-    body = text.split("\n", header_idx + 1)[-1] if header_idx >= 0 else text
+    skip = _line_offset(raw_bytes, header_idx + 1) if header_idx >= 0 else 0
+    first = _decode(view[skip : _line_offset(raw_bytes, 3, skip)]).split("\n")[:3]
     notes: list[str] = []
-    probe = next((line for line in body.split("\n", 3)[:3] if line.strip()), "").split(",")
+    probe = next((line for line in first if line.strip()), "").split(",")
     simple = (
         names is not None
         and "symbol" not in names
@@ -551,9 +589,8 @@ def read_csv_raw(path: Path, symbol: str | None, *, content: bytes | None = None
     )
     if simple:  # the common case: numeric times, one symbol: parse the text block at once
         assert names is not None
-        skip = _line_offset(raw_bytes, header_idx + 1) if header_idx >= 0 else 0
-        body_bytes = raw_bytes[skip:]
-        return _numeric_block(path, body, body_bytes, names, symbol, banner, notes)
+        return _numeric_block(path, view[skip:], names, symbol, banner, notes)
+    body = _decode(view[skip:])
     data = [line for line in body.splitlines() if line.strip()]
     if names is None:
         names = ["open_time", "open", "high", "low", "close", "volume"]
@@ -894,11 +931,12 @@ def _repeated_values(t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64) -> tuple
     with np.errstate(over="ignore"):
         for col in cols:
             key = (key ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
-    order = np.argsort(key, kind="stable")
+    sk = np.sort(key)  # a plain sort says whether any hash repeats (usually not) ...
+    if not np.any(sk[1:] == sk[:-1]):
+        return 0, []
+    order = np.argsort(key, kind="stable")  # ... and only then is the permutation needed
     sk = key[order]
     same = np.flatnonzero(sk[1:] == sk[:-1])
-    if not len(same):
-        return 0, []
     cand = np.unique(np.concatenate((order[same], order[same + 1])))
     rec = np.empty(
         len(cand), dtype=[("o", "i8"), ("h", "i8"), ("l", "i8"), ("c", "i8"), ("v", "i8")]
@@ -1157,6 +1195,7 @@ class DatasetCache:
         try:
             conn = sqlite3.connect(tmp)
             try:
+                conn.execute("PRAGMA page_size = 65536")  # columns are megabyte blobs
                 conn.execute(self._SCHEMA)
                 conn.commit()
             finally:

@@ -29,8 +29,14 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from engine.backtest.data import Bars
-from engine.backtest.depth import DEPTH_PROFILE
 from engine.model.instrument import Instrument
+
+
+def _depth_profile() -> tuple[tuple[int, int], ...]:
+    """The measured profile, imported on first use (its module pulls in the L2 book replay)."""
+    from engine.backtest.depth import DEPTH_PROFILE
+
+    return tuple(DEPTH_PROFILE)
 
 Levels = list[tuple[int, int]]
 DEEP: Final = 10**15  # lots: deeper than any account could take
@@ -205,6 +211,7 @@ class BookSlippage(SlippageModel):
     def prepare(self, bars: Bars, instrument: Instrument) -> None:
         self._instrument = instrument
         self._unit = float(instrument.tick_size * instrument.lot_size)
+        self._profile = _depth_profile()
 
     def book_at(self, p: int, i: int) -> tuple[Levels, Levels]:
         hit = self._cache.get(p)
@@ -213,7 +220,7 @@ class BookSlippage(SlippageModel):
         bids: Levels = []
         asks: Levels = []
         prev = 0
-        for bps, cum in DEPTH_PROFILE:
+        for bps, cum in self._profile:
             band = (cum - prev) * self.scale
             prev = cum
             a = -(-p * (10_000 + bps) // 10_000)
@@ -233,10 +240,11 @@ class BookSlippage(SlippageModel):
         return hit
 
     def describe(self) -> str:
-        total = DEPTH_PROFILE[-1][1] * self.scale
+        profile = _depth_profile()
+        total = profile[-1][1] * self.scale
         return (
             f"book: depth profile of the real BTCUSDT spot book (avg, Aug 2024) x {self.scale}, "
-            f"{total:,.0f} quote within {DEPTH_PROFILE[-1][0]} bps per side"
+            f"{total:,.0f} quote within {profile[-1][0]} bps per side"
         )
 
     @property
