@@ -20,6 +20,7 @@ import gc
 import os
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -40,6 +41,11 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {_one_line(message)} (see --help)\n")
+
+
+def unrecognized(extra: list[str]) -> NoReturn:
+    """Unknown arguments after ``tradedeck backtest``: one line, exit 2."""
+    _OneLineParser(prog="tradedeck backtest").error(f"unrecognized arguments: {' '.join(extra)}")
 
 
 def _one_line(text: object) -> str:
@@ -341,6 +347,12 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
     except (ValueError, ArithmeticError, OSError) as exc:
         # ValueError covers BadInput, DataError, ParamError and BacktestConfigError.
         print(f"tradedeck backtest: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (EOFError, zlib.error) as exc:  # a compressed capture cut short or damaged
+        print(
+            f"tradedeck backtest: truncated or corrupt compressed data ({_one_line(exc)})",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     if not args.quiet:
         for line in summary_lines(doc):

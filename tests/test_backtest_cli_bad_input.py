@@ -66,6 +66,15 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + "\n"
     )
     (d / "empty.csv").write_text("")
+    trades = "".join(
+        f"{1_723_161_254_000_000_000 + i * 50_000_000} "
+        f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{1_723_161_255_000 + i * 50},'
+        f'"s":"BTCUSDT","t":{i},"p":"{61_800 + (i % 97) / 100:.2f}","q":"0.01000000",'
+        f'"T":{1_723_161_255_000 + i * 50},"m":true,"M":true}}}}\n'
+        for i in range(20_000)
+    )
+    capture = gzip.compress(trades.encode())
+    (d / "truncated_ws.jsonl.gz").write_bytes(capture[: int(len(capture) * 0.6)])
     (d / "random.db").write_bytes(os.urandom(4096))
     (d / "zero.db").write_bytes(b"")
     (d / "folder.db").mkdir()
@@ -87,6 +96,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "empty column": (["--data", "{in}/empty_high_BTCUSDT_1h.csv"], "numbers"),
     "prices beyond int64 ticks": (["--data", "{in}/huge_BTCUSDT_1h.csv"], "tick"),
     "empty file": (["--data", "{in}/empty.csv"], "header"),
+    "truncated capture": (["--data", "{in}/truncated_ws.jsonl.gz"], "truncated"),
     "missing file": (["--data", "{in}/nope.csv"], "no such file"),
     "data is a folder": (["--data", "{in}"], "no such file"),
     # slippage
@@ -146,6 +156,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     # argument syntax
     "unknown strategy": (["--strategy", "moon"], "unknown strategy"),
     "unknown fill rule": (["--fill", "never"], "invalid choice"),
+    "unknown option": (["--bogus", "1"], "unrecognized arguments"),
+    "missing --data value": (["--strategy", "sma_cross", "--data"], "expected one argument"),
 }
 
 _DEFAULTS = {"--data": "{in}/good_BTCUSDT_1h.csv", "--strategy": "sma_cross"}
