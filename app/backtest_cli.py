@@ -8,8 +8,8 @@ Bad input never ends in a traceback: it is one line on stderr and exit status 2.
 is bounded before it is converted (``1e999999`` is refused from its exponent, in microseconds,
 never expanded); the output folders and the datasets cache are checked before any bar is
 loaded; the outputs are written to temporary files next to their targets and renamed into
-place, so a failure leaves no partial file. Heavy modules (the engine, numpy) are imported
-only once the arguments are known to be good.
+place, so a failure leaves no partial file. The engine is imported on first use, so ``--help``
+and argument errors answer before numpy or the broker are loaded.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _bounded_int(low: int, high: int) -> Any:
     def parse(text: str) -> int:
         t = text.strip()
-        if len(t) > 20 or not t.lstrip("+-").isdigit():
+        digits = t.lstrip("+-")
+        if len(t) > 20 or not (digits.isascii() and digits.isdigit()):
             raise argparse.ArgumentTypeError(f"{text[:30]!r} is not a whole number")
         value = int(t)
         if not low <= value <= high:
