@@ -38,6 +38,7 @@ def _depth_profile() -> tuple[tuple[int, int], ...]:
 
     return tuple(DEPTH_PROFILE)
 
+
 Levels = list[tuple[int, int]]
 DEEP: Final = 10**15  # lots: deeper than any account could take
 # Bounds that keep every synthetic price finite and every level count an int64: an impact
