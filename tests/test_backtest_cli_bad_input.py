@@ -73,6 +73,25 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f'"T":{1_723_161_255_000 + i * 50},"m":true,"M":true}}}}\n'
         for i in range(20_000)
     )
+    import pyarrow as pa  # a test extra
+    import pyarrow.parquet as pq
+
+    n = 500
+    pq.write_table(
+        pa.table(
+            {
+                "open_time_ms": [1_700_000_000_000 + i * 3_600_000 for i in range(n)],
+                "open": [100.0] * n,
+                "high": [101.0] * n,
+                "low": [99.0] * n,
+                "close": [float("nan")] * n,
+                "volume": [1.0] * n,
+            }
+        ),
+        d / "nan_close_BTCUSDT_1h.parquet",
+    )
+    parquet = (d / "nan_close_BTCUSDT_1h.parquet").read_bytes()
+    (d / "truncated_BTCUSDT_1h.parquet").write_bytes(parquet[: len(parquet) // 2])
     capture = gzip.compress(trades.encode())
     (d / "truncated_ws.jsonl.gz").write_bytes(capture[: int(len(capture) * 0.6)])
     (d / "random.db").write_bytes(os.urandom(4096))
@@ -97,6 +116,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "prices beyond int64 ticks": (["--data", "{in}/huge_BTCUSDT_1h.csv"], "tick"),
     "empty file": (["--data", "{in}/empty.csv"], "header"),
     "truncated capture": (["--data", "{in}/truncated_ws.jsonl.gz"], "truncated"),
+    "truncated parquet": (["--data", "{in}/truncated_BTCUSDT_1h.parquet"], "parquet"),
+    "all-NaN parquet close": (["--data", "{in}/nan_close_BTCUSDT_1h.parquet"], "prices"),
     "missing file": (["--data", "{in}/nope.csv"], "no such file"),
     "data is a folder": (["--data", "{in}"], "no such file"),
     # slippage
