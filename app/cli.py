@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command == "backtest":  # said in the sub-command's one line, like its other errors
+            from app.backtest_cli import unrecognized
+
+            unrecognized(extra)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "headless" and args.seconds <= 0:
         parser.error("--seconds must be positive")
     if args.sim_rate <= 0:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli import parse_args
-from app.logging_setup import setup_logging
-from engine import ConfigError, EngineConfig, StorageError
+
+if TYPE_CHECKING:
+    from engine import EngineConfig
 
 log = logging.getLogger(__name__)
 
 
 def _config(args) -> EngineConfig:  # type: ignore[no-untyped-def]
+    from engine import EngineConfig
+
     kwargs = {
         "venue": args.venue,
         "symbols": tuple(s.strip() for s in args.symbols.split(",") if s.strip()),
@@ -39,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         from app.backtest_cli import run_backtest_cli
 
         return int(run_backtest_cli(args))
+    # Imported after the backtest branch: the live engine's persistence pulls in sqlite-utils
+    # (and with it pandas), half a second that the backtest CLI does not need.
+    from app.logging_setup import setup_logging
+    from engine import ConfigError, StorageError
+
     log_path = setup_logging(args.log_level)
     try:
         config = _config(args)
@@ -57,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(config: EngineConfig, args, log_path: Path | None, t_start: float) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
     import qasync
     from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
@@ -65,7 +75,7 @@ def run_gui(config: EngineConfig, args, log_path: Path | None, t_start: float) -
     from app.errors import ErrorReporter
     from app.main_window import MainWindow
     from app.resources import app_icon, load_stylesheet
-    from engine import Engine
+    from engine import ConfigError, Engine, StorageError
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])

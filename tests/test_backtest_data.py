@@ -7,7 +7,10 @@ the rows): a loader change that silently drops, fills or reorders bars fails her
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import sqlite3
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +18,9 @@ import numpy as np
 import pytest
 from kit import needs_data as kit_needs_data
 
+import engine.backtest.data as data_module
 from engine.backtest.data import (
+    Bars,
     DataError,
     DatasetCache,
     load_bars,
@@ -245,3 +250,158 @@ def test_a_symbol_the_file_name_contradicts_is_reported() -> None:
     assert any("suggests BTC/USDT" in n for n in rep.notes)
     _, ok = load_bars(DATA / "binance_spot_BTCUSDT_1h.csv.gz", "BTC/USDT")
     assert not ok.notes
+
+
+def _same_bars(a: Bars, b: Bars) -> None:
+    assert (a.symbol, a.tick_size, a.interval_ms) == (b.symbol, b.tick_size, b.interval_ms)
+    for col in ("time_ms", "open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(a, col), getattr(b, col)), col
+
+
+def _load_with(parser: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Bars, object]:
+    """Load ``path`` with the pyarrow fast path forced on, or with pyarrow made unimportable."""
+    with monkeypatch.context() as m:
+        if parser == "arrow":
+            m.setattr(data_module, "_ARROW_MIN_BYTES", 0)
+        else:
+            m.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+            m.setitem(sys.modules, "pyarrow.csv", None)
+        return load_bars(path, "BTC/USDT")
+
+
+def test_pyarrow_fast_path_and_numpy_fallback_give_the_same_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars = synthetic_bars(20_000, seed=3)
+    path = tmp_path / "s_BTCUSDT_1m.csv"
+    write_csv(bars, path)
+    fast, fast_rep = _load_with("arrow", path, monkeypatch)
+    slow, slow_rep = _load_with("numpy", path, monkeypatch)
+    _same_bars(fast, slow)
+    _same_bars(fast, bars)
+    assert fast_rep == slow_rep
+    # a block pyarrow cannot read as int64 times falls back to numpy: the same bars again
+    path.write_text(path.read_text().replace("\n1700000120000,", "\n1700000120000.0,", 1))
+    fast, fast_rep = _load_with("arrow", path, monkeypatch)
+    slow, slow_rep = _load_with("numpy", path, monkeypatch)
+    _same_bars(fast, slow)
+    _same_bars(fast, bars)
+    assert fast_rep.sha256 == slow_rep.sha256 != ""
+
+
+@needs_data
+def test_fast_path_on_a_real_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = DATA / "binance_spot_BTCUSDT_1h.csv.gz"
+    fast, fast_rep = _load_with("arrow", path, monkeypatch)
+    slow, slow_rep = _load_with("numpy", path, monkeypatch)
+    _same_bars(fast, slow)
+    assert fast_rep == slow_rep
+    assert len(fast) == 77_374
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (os.urandom(4096), "not a SQLite database"),
+        (b"", "empty"),
+        (None, "directory"),
+        ("foreign", "another SQLite database"),
+    ],
+    ids=["random bytes", "0 bytes", "a directory", "another database"],
+)
+def test_a_damaged_cache_is_refused_and_left_untouched(
+    tmp_path: Path, content: bytes | str | None, reason: str
+) -> None:
+    csv = tmp_path / "s.csv"
+    write_csv(synthetic_bars(300, seed=2), csv)
+    db = tmp_path / "datasets.db"
+    if content is None:
+        db.mkdir()
+    elif content == "foreign":
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("create table fills (id integer primary key)")
+        conn.close()
+    else:
+        assert isinstance(content, bytes)
+        db.write_bytes(content)
+    before = sorted((p.name, p.read_bytes() if p.is_file() else b"") for p in tmp_path.iterdir())
+    cache = DatasetCache(db)
+    for call in (cache.check, lambda: load_bars(csv, "BTC/USDT", cache=cache), cache.entries):
+        with pytest.raises(DataError, match=reason):
+            call()
+    after = sorted((p.name, p.read_bytes() if p.is_file() else b"") for p in tmp_path.iterdir())
+    assert after == before
+
+
+def test_a_new_cache_is_created_whole(tmp_path: Path) -> None:
+    csv = tmp_path / "s.csv"
+    write_csv(synthetic_bars(300, seed=2), csv)
+    db = tmp_path / "sub" / "datasets.db"
+    cache = DatasetCache(db)
+    cache.check()  # absent, in a folder that can be made: fine
+    assert not db.exists()
+    _, rep = load_bars(csv, "BTC/USDT", cache=cache)
+    assert rep.cache == "stored"
+    assert db.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert sorted(p.name for p in db.parent.iterdir()) == ["datasets.db"]  # no temp file left
+    assert load_bars(csv, "BTC/USDT", cache=cache)[1].cache == "hit"
+
+
+def test_a_cache_written_by_sqlite_utils_is_still_read(tmp_path: Path) -> None:
+    """Caches made before the loader moved to plain sqlite3 (same table, same columns)."""
+    import sqlite_utils
+
+    csv = tmp_path / "s.csv"
+    write_csv(synthetic_bars(400, seed=4), csv)
+    bars, rep = load_bars(csv, "BTC/USDT")
+    db = tmp_path / "datasets.db"
+    key = DatasetCache.key(csv, "BTC/USDT", "auto")
+    old = sqlite_utils.Database(db)
+    old["datasets"].upsert(
+        {
+            "key": key,
+            "path": rep.path,
+            "symbol": bars.symbol,
+            "bars": len(bars),
+            "tick_size": str(bars.tick_size),
+            "interval_ms": bars.interval_ms,
+            "report": json.dumps(rep.to_dict()),
+            **{c: getattr(bars, c).tobytes() for c in ("time_ms", "open", "high", "low", "close")},
+            "volume": bars.volume.tobytes(),
+        },
+        pk="key",
+    )
+    old.close()
+    hit, hit_rep = load_bars(csv, "BTC/USDT", cache=DatasetCache(db))
+    assert hit_rep.cache == "hit"
+    _same_bars(hit, bars)
+
+
+def test_truncated_gzip_is_a_data_error(tmp_path: Path) -> None:
+    raw = tmp_path / "s.csv"
+    write_csv(synthetic_bars(3000, seed=6), raw)
+    gz = gzip.compress(raw.read_bytes())
+    path = tmp_path / "s.csv.gz"
+    path.write_bytes(gz[: int(len(gz) * 0.6)])
+    with pytest.raises(DataError, match="truncated or corrupt gzip"):
+        load_bars(path)
+    path.write_bytes(gz[:10] + bytes(len(gz) - 10))
+    with pytest.raises(DataError, match="gzip"):
+        load_bars(path)
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close"])
+def test_an_all_nan_price_column_is_a_data_error(tmp_path: Path, column: str) -> None:
+    raw = tmp_path / "s.csv"
+    write_csv(synthetic_bars(200, seed=6), raw)
+    header, *rows = raw.read_text().splitlines()
+    k = header.split(",").index(column)
+    out = [header]
+    for row in rows:
+        fields = row.split(",")
+        fields[k] = "NaN"
+        out.append(",".join(fields))
+    raw.write_text("\n".join(out) + "\n")
+    with pytest.raises(DataError, match="no row has all four prices"):
+        load_bars(raw)

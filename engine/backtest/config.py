@@ -22,8 +22,29 @@ BACKTEST_LIMITS: Final[RiskLimits] = RiskLimits(
 )
 
 
+# Bounds of the money settings: far beyond any real account, well inside what exact decimal
+# arithmetic (28 significant digits) and int64 ticks and lots can carry without overflow.
+MAX_CASH: Final = Decimal(10) ** 15
+MAX_LOT: Final = Decimal(10) ** 6
+MAX_DECIMALS: Final = 30  # digits after the point of cash and fees (fee bps / 10000 adds 4)
+MAX_LOT_DECIMALS: Final = 12  # a lot of 1e-12 still quantizes any qty within 28 digits
+MAX_LATENCY_BARS: Final = 1_000_000
+MAX_LATENCY_MS: Final = 7 * 86_400_000
+
+
 class BacktestConfigError(ValueError):
     """A setting is unusable; the message says which and why."""
+
+
+def _check_decimal(name: str, v: object, max_decimals: int = MAX_DECIMALS) -> None:
+    """A finite ``Decimal`` with at most ``MAX_DECIMALS`` decimals and a sane magnitude (O(1):
+    huge exponents are refused from the exponent, never expanded)."""
+    if not isinstance(v, Decimal) or not v.is_finite():
+        raise BacktestConfigError(f"{name} must be a finite Decimal, got {v!r}")
+    exponent = v.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if v and (v.adjusted() > 18 or exponent < -max_decimals):
+        raise BacktestConfigError(f"{name} is out of range: {v}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,25 +64,38 @@ class BacktestConfig:
 
     def __post_init__(self) -> None:
         for name in ("cash", "maker_fee", "taker_fee"):
-            v = getattr(self, name)
-            if not isinstance(v, Decimal) or not v.is_finite():
-                raise BacktestConfigError(f"{name} must be a finite Decimal, got {v!r}")
+            _check_decimal(name, getattr(self, name))
+        for name in ("lot_size", "min_notional"):
+            if getattr(self, name) is not None:
+                _check_decimal(name, getattr(self, name), MAX_LOT_DECIMALS)
         if self.cash <= 0:
             raise BacktestConfigError("cash must be positive")
+        if self.cash > MAX_CASH:
+            raise BacktestConfigError(f"cash must be at most {MAX_CASH:,}")
         if not (0 <= self.maker_fee < 1 and 0 <= self.taker_fee < 1):
             raise BacktestConfigError("fees are fractions in [0, 1)")
+        for name, top in (
+            ("latency_bars", MAX_LATENCY_BARS),
+            ("latency_ms", MAX_LATENCY_MS),
+            ("day_start_hour", 23),
+        ):
+            v = getattr(self, name)
+            if type(v) is not int:  # not bool, not a numpy scalar
+                raise BacktestConfigError(f"{name} must be a whole number, got {v!r}")
+            if not 0 <= v <= top:
+                raise BacktestConfigError(f"{name} must be in 0..{top:,}, got {v}")
+        if not isinstance(self.slippage, str):
+            raise BacktestConfigError(f"slippage must be text, got {self.slippage!r}")
         if self.fill not in FILL_RULES:
             raise BacktestConfigError(f"fill must be one of {FILL_RULES}, not {self.fill!r}")
         if self.limit_fill not in LIMIT_RULES:
             raise BacktestConfigError(
                 f"limit_fill must be one of {LIMIT_RULES}, not {self.limit_fill!r}"
             )
-        if self.latency_bars < 0 or self.latency_ms < 0:
-            raise BacktestConfigError("latency must not be negative")
-        if self.lot_size is not None and not self.lot_size > 0:
-            raise BacktestConfigError("lot size must be positive")
-        if self.min_notional is not None and self.min_notional < 0:
-            raise BacktestConfigError("min notional must not be negative")
+        if self.lot_size is not None and not 0 < self.lot_size <= MAX_LOT:
+            raise BacktestConfigError(f"lot size must be positive and at most {MAX_LOT:,}")
+        if self.min_notional is not None and not 0 <= self.min_notional <= MAX_CASH:
+            raise BacktestConfigError(f"min notional must be in 0..{MAX_CASH:,}")
         try:
             self.slippage_model()
         except ValueError as exc:

@@ -19,13 +19,18 @@ mtime, so reloading 435k bars is a single row read plus ``numpy.frombuffer``.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Sequence
+import sqlite3
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +46,10 @@ LOADER_VERSION: Final = 1
 MAX_DECIMALS: Final = 10
 _BANNER_SCAN: Final = 20  # lines searched for the header
 _MAX_LISTED: Final = 200  # gaps / bad bars listed individually in a report
+_MAX_TICKS: Final = float(2**62)  # prices in ticks stay inside int64
+_GRID_SAMPLE: Final = 4096  # steps that propose the bar interval before the full count
+_DECIMALS_SAMPLE: Final = 4096  # rows that bound the price decimals before the full check
+_ARROW_MIN_BYTES: Final = 4 << 20  # below this numpy parses faster than pyarrow imports
 _QUOTE_NAMES: Final = ("usd", "usdt", "usdc", "busd", "eur", "quote", "quote_asset")
 _TIME_NAMES: Final = (
     "open_time_ms",
@@ -248,15 +257,20 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_text(path: Path) -> str:
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        with gzip.open(path, "rb") as gz:
-            raw = gz.read()
-    else:
-        raw = path.read_bytes()
-    return raw.decode("utf-8", errors="replace")
+def _read_file(path: Path) -> tuple[bytes, str]:
+    """The file's content (gunzipped if it is gzip) and the sha256 of the bytes on disk.
+
+    A truncated or corrupt gzip stream is a ``DataError`` (said once, in one line), not the
+    ``EOFError`` / ``zlib.error`` the gzip module raises.
+    """
+    stored = path.read_bytes()
+    digest = hashlib.sha256(stored).hexdigest()
+    if stored[:2] != b"\x1f\x8b":
+        return stored, digest
+    try:
+        return gzip.decompress(stored), digest
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path.name} is a truncated or corrupt gzip file ({exc})") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -306,20 +320,33 @@ def parse_time_strings(values: Sequence[str]) -> I64:
 
 
 def price_decimals(columns: Iterable[F64]) -> int:
-    """Fewest decimals that represent every price exactly (parsed floats, checked per value)."""
+    """Fewest decimals that represent every price exactly (parsed floats, checked per value).
+
+    The first rows give a lower bound cheaply (a sample cannot need more decimals than the
+    whole column); the full columns are then checked from that bound up, usually once.
+    """
     cols = [c[np.isfinite(c)] for c in columns]
-    for d in range(MAX_DECIMALS + 1):
+    low = _decimals_from(0, [c[:_DECIMALS_SAMPLE] for c in cols])
+    return _decimals_from(low, cols)
+
+
+def _decimals_from(low: int, cols: list[F64]) -> int:
+    for d in range(low, MAX_DECIMALS + 1):
         scale = 10.0**d
-        ok = True
-        for c in cols:
-            scaled = c * scale
-            err = np.abs(scaled - np.rint(scaled))
-            if np.any(err > np.abs(scaled) * 1e-13 + 1e-7):
-                ok = False
-                break
-        if ok:
+        if all(_on_grid(c, scale) for c in cols):
             return d
     raise DataError(f"prices need more than {MAX_DECIMALS} decimals")
+
+
+def _on_grid(c: F64, scale: float) -> bool:
+    scaled = c * scale
+    err = np.rint(scaled)
+    np.subtract(scaled, err, out=err)
+    np.abs(err, out=err)
+    np.abs(scaled, out=scaled)
+    scaled *= 1e-13
+    scaled += 1e-7
+    return not bool(np.any(err > scaled))
 
 
 def to_ticks(values: F64, decimals: int) -> I64:
@@ -403,9 +430,60 @@ def _numeric_matrix(lines: list[str], cols: list[int]) -> F64:
         raise DataError(f"unreadable numbers: {exc}") from exc
 
 
+def _arrow_numeric(
+    body: memoryview, width: int, t_idx: int, value_idx: list[int]
+) -> list[Any] | None:
+    """Fast path: the time column as int64 and the value columns as float64 via pyarrow's CSV
+    reader (multi-threaded, correctly rounded like ``numpy.loadtxt``).
+
+    ``None`` when pyarrow is not installed, the block is small (numpy is quicker than importing
+    pyarrow), or the block is anything but plain numbers in ``width`` columns: the numpy path
+    then parses it and reports what is wrong.
+    """
+    if len(body) < _ARROW_MIN_BYTES:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:  # pragma: no cover - pyarrow is an optional extra
+        return None
+    names = [f"c{i}" for i in range(width)]
+    wanted = [t_idx, *value_idx]
+    types = {names[i]: pa.float64() for i in value_idx}
+    types[names[t_idx]] = pa.int64()
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=[names[i] for i in dict.fromkeys(wanted)],
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    return [_arrow_to_numpy(table.column(names[i]), types[names[i]]) for i in wanted]
+
+
+def _arrow_to_numpy(column: Any, arrow_type: Any) -> npt.NDArray[Any]:
+    """A null-free int64/float64 column's values, read from the Arrow buffers directly
+    (``to_numpy()`` imports pandas, half a second)."""
+    dtype = np.dtype(np.int64) if str(arrow_type) == "int64" else np.dtype(np.float64)
+    parts = []
+    for chunk in column.chunks:
+        if chunk.null_count:
+            raise DataError("missing values in a numeric column")  # pragma: no cover
+        data = chunk.buffers()[1]
+        parts.append(np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * 8))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
 def _numeric_block(
     path: Path,
-    body: str,
+    body_bytes: memoryview,
     names: list[str],
     symbol: str | None,
     banner: tuple[str, ...],
@@ -415,29 +493,42 @@ def _numeric_block(
     price_idx = [names.index(c) for c in ("open", "high", "low", "close")]
     vol_idx, quote_idx = _pick_volumes(names, _base_of(symbol))
     vols = [i for i in (vol_idx, quote_idx) if i is not None]
-    try:
-        m = np.loadtxt(
-            io.StringIO(body, newline=None),
-            delimiter=",",
-            usecols=[t_idx, *price_idx, *vols],
-            dtype=np.float64,
-            ndmin=2,
-            comments=None,
-        )
-    except ValueError as exc:
-        raise DataError(f"unreadable numbers: {exc}") from exc
-    t_float = m[:, 0]
-    if len(t_float) and np.abs(t_float).max() >= 2**53:
-        t_raw: I64 = np.loadtxt(
-            io.StringIO(body, newline=None),
-            delimiter=",",
-            usecols=[t_idx],
-            dtype=np.int64,
-            ndmin=1,
-            comments=None,
-        )
+    value_idx = [*price_idx, *vols]
+    fast = _arrow_numeric(body_bytes, len(names), t_idx, value_idx)
+    if fast is not None:
+        t_raw: I64 = fast[0].astype(np.int64, copy=False)
+        values: list[F64] = [c.astype(np.float64, copy=False) for c in fast[1:]]
     else:
-        t_raw = t_float.astype(np.int64)
+        body = _decode(body_bytes)
+        try:
+            m = np.loadtxt(
+                io.StringIO(body, newline=None),
+                delimiter=",",
+                usecols=[t_idx, *value_idx],
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+            )
+        except ValueError as exc:
+            raise DataError(f"unreadable numbers: {exc}") from exc
+        t_float = m[:, 0]
+        if len(t_float) and not np.isfinite(t_float).all():
+            raise DataError(f"time column {names[t_idx]!r} has missing or non-finite values")
+        if len(t_float) and np.abs(t_float).max() >= 2**53:
+            try:
+                t_raw = np.loadtxt(
+                    io.StringIO(body, newline=None),
+                    delimiter=",",
+                    usecols=[t_idx],
+                    dtype=np.int64,
+                    ndmin=1,
+                    comments=None,
+                )
+            except (ValueError, OverflowError) as exc:
+                raise DataError(f"unreadable times: {exc}") from exc
+        else:
+            t_raw = t_float.astype(np.int64)
+        values = [m[:, k] for k in range(1, m.shape[1])]
     time_ms, unit = time_units_to_ms(t_raw)
     if unit != "ms":
         notes.append(f"time column {names[t_idx]!r} in {unit}, converted to ms")
@@ -447,12 +538,12 @@ def _numeric_block(
         path=str(path),
         source="csv",
         time_ms=time_ms,
-        open=m[:, 1],
-        high=m[:, 2],
-        low=m[:, 3],
-        close=m[:, 4],
-        volume=m[:, 5] if vol_idx is not None else np.zeros(len(m), dtype=np.float64),
-        quote_volume=m[:, -1] if quote_idx is not None else None,
+        open=values[0],
+        high=values[1],
+        low=values[2],
+        close=values[3],
+        volume=values[4] if vol_idx is not None else np.zeros(len(t_raw), dtype=np.float64),
+        quote_volume=values[-1] if quote_idx is not None else None,
         columns=tuple(names),
         time_column=names[t_idx],
         banner_lines=banner,
@@ -460,23 +551,47 @@ def _numeric_block(
     )
 
 
-def read_csv_raw(path: Path, symbol: str | None) -> _Raw:
-    text = _read_text(path)
-    head = text.split("\n", _BANNER_SCAN + 1)[:_BANNER_SCAN]
+def _line_offset(data: bytes, lines: int, start: int = 0) -> int:
+    """Byte offset just past ``lines`` newlines of ``data`` from ``start`` (len(data) if fewer)."""
+    pos = start
+    for _ in range(lines):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return len(data)
+        pos = nl + 1
+    return pos
+
+
+def _decode(data: bytes | memoryview) -> str:
+    return bytes(data).decode("utf-8", errors="replace")
+
+
+def read_csv_raw(path: Path, symbol: str | None, *, content: bytes | None = None) -> _Raw:
+    """Raw columns of a CSV / CSV.gz file (``content``: its bytes, gunzipped, if already read).
+
+    Only the first lines are decoded to find the header; a plain numeric block (the common
+    case) then goes to the parser as bytes, without a decoded copy of the whole file.
+    """
+    raw_bytes = _read_file(path)[0] if content is None else content
+    view = memoryview(raw_bytes)
+    head = _decode(view[: _line_offset(raw_bytes, _BANNER_SCAN)]).split("\n")[:_BANNER_SCAN]
     header_idx, names = _find_header([line.rstrip("\r") for line in head])
     banner = tuple(line.rstrip("\r") for line in head[: max(header_idx, 0)] if line.strip())
-    body = text.split("\n", header_idx + 1)[-1] if header_idx >= 0 else text
+    skip = _line_offset(raw_bytes, header_idx + 1) if header_idx >= 0 else 0
+    first = _decode(view[skip : _line_offset(raw_bytes, 3, skip)]).split("\n")[:3]
     notes: list[str] = []
-    probe = next((line for line in body.split("\n", 3)[:3] if line.strip()), "").split(",")
+    probe = next((line for line in first if line.strip()), "").split(",")
     simple = (
         names is not None
         and "symbol" not in names
         and len(probe) > 1
+        and len(probe) > _pick_time(names)
         and _is_number(probe[_pick_time(names)])
     )
     if simple:  # the common case: numeric times, one symbol: parse the text block at once
         assert names is not None
-        return _numeric_block(path, body, names, symbol, banner, notes)
+        return _numeric_block(path, view[skip:], names, symbol, banner, notes)
+    body = _decode(view[skip:])
     data = [line for line in body.splitlines() if line.strip()]
     if names is None:
         names = ["open_time", "open", "high", "low", "close", "volume"]
@@ -497,8 +612,15 @@ def read_csv_raw(path: Path, symbol: str | None) -> _Raw:
     k = 0
     if numeric_time:
         t_float = matrix[:, 0]
+        if len(t_float) and not np.isfinite(t_float).all():
+            raise DataError(f"time column {names[t_idx]!r} has missing or non-finite values")
         if len(t_float) and np.abs(t_float).max() >= 2**53:
-            t_raw: I64 = np.array([int(line.split(",")[t_idx]) for line in data], dtype=np.int64)
+            try:
+                t_raw: I64 = np.array(
+                    [int(line.split(",")[t_idx]) for line in data], dtype=np.int64
+                )
+            except (ValueError, OverflowError) as exc:
+                raise DataError(f"unreadable times: {exc}") from None
         else:
             t_raw = t_float.astype(np.int64)
         time_ms, unit = time_units_to_ms(t_raw)
@@ -720,11 +842,19 @@ def build_bars(
     if not finite.all():
         bad_rows = int((~finite).sum())
         notes.append(f"{bad_rows} row(s) with missing prices dropped")
+        if not finite.any():
+            raise DataError(f"{raw.path}: no row has all four prices (open, high, low, close)")
         for name in ("time_ms", "open", "high", "low", "close", "volume"):
             setattr(raw, name, getattr(raw, name)[finite])
         t = raw.time_ms
         prices = (raw.open, raw.high, raw.low, raw.close)
     decimals = price_decimals(prices)
+    top = max(float(np.abs(col).max()) for col in prices)
+    if top * 10.0**decimals >= _MAX_TICKS:
+        raise DataError(
+            f"{raw.path}: prices up to {top:.6g} with {decimals} decimals do not fit the "
+            "integer tick grid"
+        )
     o, h, lo, c = (to_ticks(col, decimals) for col in prices)
     vol = np.nan_to_num(raw.volume, nan=0.0)
 
@@ -802,11 +932,12 @@ def _repeated_values(t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64) -> tuple
     with np.errstate(over="ignore"):
         for col in cols:
             key = (key ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
-    order = np.argsort(key, kind="stable")
+    sk = np.sort(key)  # a plain sort says whether any hash repeats (usually not) ...
+    if not np.any(sk[1:] == sk[:-1]):
+        return 0, []
+    order = np.argsort(key, kind="stable")  # ... and only then is the permutation needed
     sk = key[order]
     same = np.flatnonzero(sk[1:] == sk[:-1])
-    if not len(same):
-        return 0, []
     cand = np.unique(np.concatenate((order[same], order[same + 1])))
     rec = np.empty(
         len(cand), dtype=[("o", "i8"), ("h", "i8"), ("l", "i8"), ("c", "i8"), ("v", "i8")]
@@ -844,9 +975,16 @@ def _grid(t: I64) -> tuple[int, bool, list[Gap], int, int]:
     if len(t) < 2:
         return 0, True, [], 0, 0
     d = np.diff(t)
-    values, counts = np.unique(d, return_counts=True)
+    # The usual file sits on one grid: a step taken from the first rows that covers 90% of all
+    # steps is the mode (no other step can be as common), without sorting a million steps.
+    values, counts = np.unique(d[:_GRID_SAMPLE], return_counts=True)
     mode = int(values[np.argmax(counts)])
-    regular = counts.max() >= 0.9 * len(d) and mode > 0
+    top = int(np.count_nonzero(d == mode))
+    if top < 0.9 * len(d):
+        values, counts = np.unique(d, return_counts=True)
+        mode = int(values[np.argmax(counts)])
+        top = int(counts.max())
+    regular = top >= 0.9 * len(d) and mode > 0
     gaps: list[Gap] = []
     if regular:
         interval = mode
@@ -888,13 +1026,16 @@ def load_bars(
     name = symbol or _symbol_from_name(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         raw = read_parquet_raw(path, symbol)
+        digest = file_sha256(path)
     else:
-        raw = read_csv_raw(path, symbol)
+        content, digest = _read_file(path)
+        raw = read_csv_raw(path, symbol, content=content)
+        del content
     if symbol is not None and "symbol" not in raw.columns:
         named = _symbol_from_name(path)
         if "/" in named and symbol_key(named) != symbol_key(symbol):
             raw.notes.append(f"the file name suggests {named}, but the bars are read as {symbol}")
-    bars, report = build_bars(raw, name, volume_unit=volume_unit, sha256=file_sha256(path))
+    bars, report = build_bars(raw, name, volume_unit=volume_unit, sha256=digest)
     if cache is not None and key is not None:
         cache.put(key, bars, report)
         report = _with_cache(report, "stored")
@@ -918,14 +1059,41 @@ def _with_cache(report: DataReport, state: str) -> DataReport:
 
 
 class DatasetCache:
-    """Parsed bars in ``datasets.db`` (sqlite-utils), keyed by file identity and options.
+    """Parsed bars in ``datasets.db`` (plain ``sqlite3``), keyed by file identity and options.
 
     One row per file: the five ``int64`` columns and volume stored as raw blobs, the report as
     JSON. A changed file (size or mtime) misses and is re-parsed; ``LOADER_VERSION`` invalidates
     rows written by an older parser.
+
+    It is a separate file from the trading database and holds nothing that cannot be re-parsed,
+    but a file that is not a datasets cache (random bytes, 0 bytes, a directory, another SQLite
+    database) is refused with a ``DataError``, never overwritten. A new cache file is built
+    under a temporary name and linked into place, so it never exists half-created. The standard
+    library's ``sqlite3`` is used rather than sqlite-utils, which imports pandas (0.5 s).
     """
 
     TABLE: Final = "datasets"
+    _COLUMNS: Final = (
+        "key",
+        "path",
+        "symbol",
+        "bars",
+        "tick_size",
+        "interval_ms",
+        "report",
+        "time_ms",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    )
+    _SCHEMA: Final = (
+        "CREATE TABLE IF NOT EXISTS datasets ([key] TEXT PRIMARY KEY, [path] TEXT, [symbol] TEXT, "
+        "[bars] INTEGER, [tick_size] TEXT, [interval_ms] INTEGER, [report] TEXT, [time_ms] BLOB, "
+        "[open] BLOB, [high] BLOB, [low] BLOB, [close] BLOB, [volume] BLOB)"
+    )
+    _MAGIC: Final = b"SQLite format 3\x00"
 
     def __init__(self, db_path: Path | str) -> None:
         self.path = Path(db_path)
@@ -939,70 +1107,160 @@ class DatasetCache:
         )
         return hashlib.sha256(ident.encode()).hexdigest()
 
-    def _db(self) -> Any:
-        import sqlite_utils
+    def _refuse(self, why: str) -> DataError:
+        return DataError(
+            f"datasets cache {self.path} {why} (delete or move it, or pass --no-cache)"
+        )
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite_utils.Database(self.path)
+    def check(self) -> None:
+        """Raise ``DataError`` unless the cache file is usable: absent (in a folder that can be
+        created and written) or a SQLite database with no tables or the ``datasets`` table."""
+        path = self.path
+        if path.is_dir():
+            raise self._refuse("is a directory, not a database file")
+        if not path.exists():
+            folder = next((p for p in path.parents if p.exists()), None)
+            if folder is None or not folder.is_dir():
+                raise self._refuse("cannot be created: its folder is not a directory")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise self._refuse(f"cannot be created: {folder} is not writable")
+            return
+        if not path.is_file():
+            raise self._refuse("is not a regular file")
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(self._MAGIC))
+        except OSError as exc:
+            raise self._refuse(f"cannot be read ({exc.strerror or exc})") from None
+        if not head:
+            raise self._refuse("is empty (0 bytes), not a datasets cache")
+        if head != self._MAGIC:
+            raise self._refuse("is not a SQLite database")
+        with self._connect(readonly=True) as conn:
+            tables = self._tables(conn)
+            if tables and self.TABLE not in tables:
+                raise self._refuse(f"is another SQLite database (tables: {', '.join(tables)})")
+            if self.TABLE in tables:
+                have = {row[1] for row in self._run(conn, f"PRAGMA table_info({self.TABLE})")}
+                missing = [c for c in self._COLUMNS if c not in have]
+                if missing:
+                    raise self._refuse(f"has a {self.TABLE} table without {', '.join(missing)}")
+
+    @contextlib.contextmanager
+    def _connect(self, *, readonly: bool) -> Iterator[sqlite3.Connection]:
+        uri = f"{self.path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise self._refuse(f"cannot be opened ({exc})") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _run(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._refuse(f"is damaged or unreadable ({exc})") from None
+
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        rows = self._run(conn, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [str(r[0]) for r in rows]
 
     def get(self, key: str) -> tuple[Bars, DataReport] | None:
-        if not self.path.is_file():
+        if not self.path.exists():
             return None
-        db = self._db()
-        try:
-            if self.TABLE not in db.table_names():
+        self.check()
+        with self._connect(readonly=True) as conn:
+            if self.TABLE not in self._tables(conn):
                 return None
-            row = db.execute(
-                "select symbol, tick_size, interval_ms, report, time_ms, open, high, low, close,"
-                " volume from datasets where key = ?",
+            rows = self._run(
+                conn,
+                "SELECT symbol, tick_size, interval_ms, report, time_ms, open, high, low, close,"
+                " volume FROM datasets WHERE key = ?",
                 [key],
-            ).fetchone()
-        finally:
-            db.close()
-        if row is None:
+            )
+        if not rows:
             return None
-        symbol, tick, interval, report_json, *blobs = row
-        t, o, h, lo, c = (np.frombuffer(b, dtype=np.int64) for b in blobs[:5])
-        v = np.frombuffer(blobs[5], dtype=np.float64)
-        bars = Bars(symbol, Decimal(tick), int(interval), t, o, h, lo, c, v)
-        report = DataReport.from_dict(json.loads(report_json))
+        symbol, tick, interval, report_json, *blobs = rows[0]
+        try:
+            t, o, h, lo, c = (np.frombuffer(b, dtype=np.int64) for b in blobs[:5])
+            v = np.frombuffer(blobs[5], dtype=np.float64)
+            bars = Bars(str(symbol), Decimal(tick), int(interval), t, o, h, lo, c, v)
+            report = DataReport.from_dict(json.loads(report_json))
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            raise self._refuse(f"holds a damaged entry ({exc})") from None
         return bars, _with_cache(report, "hit")
 
-    def put(self, key: str, bars: Bars, report: DataReport) -> None:
-        db = self._db()
+    def _create(self) -> None:
+        """Make the database file, complete or not at all (temp file, then link into place)."""
+        self.check()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
-            db[self.TABLE].upsert(
-                {
-                    "key": key,
-                    "path": report.path,
-                    "symbol": bars.symbol,
-                    "bars": len(bars),
-                    "tick_size": str(bars.tick_size),
-                    "interval_ms": bars.interval_ms,
-                    "report": json.dumps(report.to_dict()),
-                    "time_ms": bars.time_ms.tobytes(),
-                    "open": bars.open.tobytes(),
-                    "high": bars.high.tobytes(),
-                    "low": bars.low.tobytes(),
-                    "close": bars.close.tobytes(),
-                    "volume": bars.volume.tobytes(),
-                },
-                pk="key",
-            )
+            conn = sqlite3.connect(tmp)
+            try:
+                conn.execute("PRAGMA page_size = 65536")  # columns are megabyte blobs
+                conn.execute(self._SCHEMA)
+                conn.commit()
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)  # never replaces a cache another process just made
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        except sqlite3.Error as exc:
+            raise self._refuse(f"cannot be created ({exc})") from None
         finally:
-            db.close()
+            tmp.unlink(missing_ok=True)
+
+    def put(self, key: str, bars: Bars, report: DataReport) -> None:
+        if not self.path.exists():
+            self._create()
+        self.check()
+        row = (
+            key,
+            report.path,
+            bars.symbol,
+            len(bars),
+            str(bars.tick_size),
+            bars.interval_ms,
+            json.dumps(report.to_dict()),
+            bars.time_ms.tobytes(),
+            bars.open.tobytes(),
+            bars.high.tobytes(),
+            bars.low.tobytes(),
+            bars.close.tobytes(),
+            bars.volume.tobytes(),
+        )
+        with self._connect(readonly=False) as conn:
+            try:
+                with conn:
+                    conn.execute(self._SCHEMA)
+                    conn.execute(
+                        f"INSERT OR REPLACE INTO datasets ({', '.join(self._COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(self._COLUMNS))})",
+                        row,
+                    )
+            except sqlite3.Error as exc:
+                raise self._refuse(f"could not be written ({exc})") from None
 
     def entries(self) -> list[dict[str, Any]]:
         """What is cached (for the UI): path, symbol, bars."""
-        if not self.path.is_file():
+        if not self.path.exists():
             return []
-        db = self._db()
-        try:
-            if self.TABLE not in db.table_names():
+        self.check()
+        with self._connect(readonly=True) as conn:
+            if self.TABLE not in self._tables(conn):
                 return []
-            return list(db.query("select path, symbol, bars, interval_ms from datasets"))
-        finally:
-            db.close()
+            rows = self._run(conn, "SELECT path, symbol, bars, interval_ms FROM datasets")
+        return [{"path": r[0], "symbol": r[1], "bars": r[2], "interval_ms": r[3]} for r in rows]
 
 
 # ---------------------------------------------------------------------------- synthetic data

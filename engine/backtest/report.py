@@ -396,7 +396,10 @@ def render_html(doc: dict[str, Any]) -> str:
 
 
 def write_report(doc: dict[str, Any], path: Path) -> None:
-    path.write_text(render_html(doc), encoding="utf-8")
+    """The report, written atomically (a temporary file renamed into place)."""
+    from engine.backtest.result import write_files_atomically
+
+    write_files_atomically({path: render_html(doc).encode("utf-8")})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,19 +20,24 @@ curve are floats (analytics only).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
 
 from engine.backtest import metrics as m
-from engine.backtest.runner import RunRecord
-from engine.model.fill import Fill
 from engine.model.money import ZERO, money
+
+if TYPE_CHECKING:  # annotations only: writing files needs neither the runner nor the broker
+    from engine.backtest.runner import RunRecord
+    from engine.model.fill import Fill
 
 VERSION = 1
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
@@ -268,4 +273,30 @@ def encode(doc: dict[str, Any]) -> bytes:
 
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
-    path.write_bytes(encode(doc))
+    write_files_atomically({path: encode(doc)})
+
+
+def write_files_atomically(files: Mapping[Path, bytes]) -> None:
+    """Write every file or none: each goes to a temporary file in its own folder (same file
+    system), flushed to disk, then all are renamed into place with ``os.replace``. A failure
+    before the renames (disk full, a missing folder) removes the temporaries and leaves the
+    targets as they were."""
+    if not files:
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data in files.items():
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            staged.append((Path(name), target))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(name, 0o666 & ~mask)  # what a plain open() would have made
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 import numpy as np
@@ -29,11 +29,24 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from engine.backtest.data import Bars
-from engine.backtest.depth import DEPTH_PROFILE
 from engine.model.instrument import Instrument
+
+
+def _depth_profile() -> tuple[tuple[int, int], ...]:
+    """The measured profile, imported on first use (its module pulls in the L2 book replay)."""
+    from engine.backtest.depth import DEPTH_PROFILE
+
+    return tuple(DEPTH_PROFILE)
+
 
 Levels = list[tuple[int, int]]
 DEEP: Final = 10**15  # lots: deeper than any account could take
+# Bounds that keep every synthetic price finite and every level count an int64: an impact
+# coefficient of 100 already charges 100 sigma for one bar's volume; a depth scale of 1e6 puts
+# about 1e12 quote within the profile. NaN, inf, negatives and huge exponents are refused.
+MAX_IMPACT_COEF: Final = 100.0
+MAX_BOOK_SCALE: Final = 1e6
+_MAX_SPEC_ARG: Final = 32  # characters after the colon
 F64 = npt.NDArray[np.float64]
 
 
@@ -69,6 +82,9 @@ class FixedSlippage(SlippageModel):
     def __post_init__(self) -> None:
         if not self.bps.is_finite() or not 0 <= self.bps < 10_000:
             raise ValueError(f"fixed slippage must be 0..10000 bps, got {self.bps}")
+        exponent = self.bps.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -12:
+            raise ValueError(f"fixed slippage has more than 12 decimals: {self.bps}")
         self._cache: dict[int, tuple[Levels, Levels]] = {}
 
     def book_at(self, p: int, i: int) -> tuple[Levels, Levels]:
@@ -99,8 +115,14 @@ class ImpactSlippage(SlippageModel):
     name = "impact"
 
     def __post_init__(self) -> None:
-        if not (self.coef > 0 and self.window >= 2 and self.levels >= 2 and self.max_volumes > 0):
-            raise ValueError("impact model needs coef > 0, window >= 2, levels >= 2")
+        if not (0 < self.coef <= MAX_IMPACT_COEF):
+            raise ValueError(
+                f"impact coefficient must be in (0, {MAX_IMPACT_COEF:g}], got {self.coef}"
+            )
+        if not (2 <= self.window <= 100_000 and 2 <= self.levels <= 1_000):
+            raise ValueError("impact model needs 2 <= window <= 100000, 2 <= levels <= 1000")
+        if not (0 < self.max_volumes <= 1_000):
+            raise ValueError("impact model needs 0 < max_volumes <= 1000")
 
     def prepare(self, bars: Bars, instrument: Instrument) -> None:
         self._instrument = instrument
@@ -181,13 +203,16 @@ class BookSlippage(SlippageModel):
     name = "book"
 
     def __post_init__(self) -> None:
-        if not self.scale > 0:
-            raise ValueError("book depth scale must be > 0")
+        if not (0 < self.scale <= MAX_BOOK_SCALE):
+            raise ValueError(
+                f"book depth scale must be in (0, {MAX_BOOK_SCALE:g}], got {self.scale}"
+            )
         self._cache: dict[int, tuple[Levels, Levels]] = {}
 
     def prepare(self, bars: Bars, instrument: Instrument) -> None:
         self._instrument = instrument
         self._unit = float(instrument.tick_size * instrument.lot_size)
+        self._profile = _depth_profile()
 
     def book_at(self, p: int, i: int) -> tuple[Levels, Levels]:
         hit = self._cache.get(p)
@@ -196,7 +221,7 @@ class BookSlippage(SlippageModel):
         bids: Levels = []
         asks: Levels = []
         prev = 0
-        for bps, cum in DEPTH_PROFILE:
+        for bps, cum in self._profile:
             band = (cum - prev) * self.scale
             prev = cum
             a = -(-p * (10_000 + bps) // 10_000)
@@ -216,10 +241,11 @@ class BookSlippage(SlippageModel):
         return hit
 
     def describe(self) -> str:
-        total = DEPTH_PROFILE[-1][1] * self.scale
+        profile = _depth_profile()
+        total = profile[-1][1] * self.scale
         return (
             f"book: depth profile of the real BTCUSDT spot book (avg, Aug 2024) x {self.scale}, "
-            f"{total:,.0f} quote within {DEPTH_PROFILE[-1][0]} bps per side"
+            f"{total:,.0f} quote within {profile[-1][0]} bps per side"
         )
 
     @property
@@ -229,16 +255,22 @@ class BookSlippage(SlippageModel):
 
 def parse_slippage(spec: str) -> SlippageModel:
     """``none``, ``fixed:BPS``, ``impact`` / ``impact:COEF``, ``book`` / ``book:SCALE``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"slippage must be text such as 'fixed:2', not {type(spec).__name__}")
     name, _, arg = spec.strip().lower().partition(":")
+    if len(arg) > _MAX_SPEC_ARG:
+        raise ValueError(f"bad slippage {spec[:40]!r}...: the number is too long")
     try:
         if name == "none" and not arg:
             return NoSlippage()
         if name == "fixed":
-            return FixedSlippage(Decimal(arg))
+            return FixedSlippage(Decimal(arg.strip()))
         if name == "impact":
             return ImpactSlippage(coef=float(arg) if arg else 1.0)
         if name == "book":
             return BookSlippage(scale=float(arg) if arg else 1.0)
+    except InvalidOperation:
+        raise ValueError(f"bad slippage {spec!r}: {arg!r} is not a number") from None
     except (ArithmeticError, ValueError) as exc:
         raise ValueError(f"bad slippage {spec!r}: {exc}") from None
     raise ValueError(f"slippage must be none, fixed:BPS, impact or book, not {spec!r}")
