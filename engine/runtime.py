@@ -1,12 +1,26 @@
-"""The engine thread: one asyncio loop that owns all trading state.
+"""The engine thread: one asyncio loop that drives the trading kernel and owns all its state.
 
 Other threads talk to it only through ``submit`` (commands in, a ``Future`` of the settling event
 out), ``subscribe`` (events, called on the engine thread) and ``snapshot`` (the latest immutable
 view). Everything else here runs on the engine thread, so no locks guard trading state.
 
-Order of work for every change: mutate state -> write it to SQLite -> publish the snapshot ->
-tell subscribers -> resolve the caller's future. A reader therefore never sees an event whose
-effects are not yet durable or not yet in ``snapshot()``.
+The order path itself is the kernel's (``engine.core``), the same one the backtester and the
+replay session drive; this module adds the thread, the command queue, the market loops, the
+journal (SQLite) and publication. Order of work for every change: the kernel mutates state ->
+the journal writes it to SQLite -> the snapshot is published -> subscribers are told -> the
+caller's future resolves. A reader therefore never sees an event whose effects are not yet
+durable or not yet in ``snapshot()``.
+
+Invariants kept here
+--------------------
+- Nothing is published as done unless it is committed. A failed write halts trading (and
+  cancels every resting order: nothing trades that cannot be recorded); the write and every
+  later one wait, in order, in a backlog that a probe retries every second; their events are
+  published only once written, and callers get ``NotPersisted`` at once. ``ResetHalt`` is
+  refused while the backlog is not empty.
+- Control before flow: ``PanicClose``, ``CancelAll`` and ``ResetHalt`` go to a priority lane
+  that is drained before any queued order. Risk denials are journaled in batches (one
+  transaction per drain) and do not force a snapshot.
 """
 
 from __future__ import annotations
@@ -22,20 +36,12 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from engine.candles import CandleSeries
 from engine.config import EngineConfig
-from engine.matching import (
-    BrokerCancelled,
-    BrokerConfig,
-    BrokerFill,
-    BrokerRejected,
-    BrokerRested,
-    BrokerResult,
-    FeeSchedule,
-    PaperBroker,
-)
+from engine.core import Kernel, KernelSink
+from engine.matching import BrokerConfig, FeeSchedule
 from engine.messages import (
     AllCancelled,
     CancelAll,
@@ -65,11 +71,11 @@ from engine.messages import (
 )
 from engine.model.fill import Fill
 from engine.model.instrument import DEFAULT_INSTRUMENTS, Instrument
-from engine.model.market import LevelUpdate, TradeTick
-from engine.model.orders import Order, OrderSide, OrderStatus, OrderType, OrderView
+from engine.model.market import LevelUpdate, MarketEvent, TradeTick
+from engine.model.orders import Order, OrderSide, OrderType, OrderView
 from engine.persistence import StorageError, Store
 from engine.portfolio import Portfolio, Position
-from engine.risk import LimitError, RiskContext, RiskEngine, TradingStateChange
+from engine.risk import LimitError, RiskEngine, TradingStateChange
 from engine.snapshot import (
     EngineSnapshot,
     EngineStats,
@@ -77,9 +83,7 @@ from engine.snapshot import (
     TradeView,
     frozen_map,
 )
-from engine.strategy.base import CancelResult, SubmitResult
 from engine.strategy_host import StrategyHost
-from engine.validation import Invalid, validate_order
 from engine.venues.replay import BarReplayMarket
 from engine.venues.sim import SimMarket, calibrate, default_params
 
@@ -91,14 +95,32 @@ _LAG_PROBE_S = 0.02
 _RISK_EVERY_NS = 100_000_000
 _STATS_EVERY_NS = 500_000_000
 _EQUITY_HISTORY_EVERY_NS = 30 * _NS
+_PROBE_EVERY_S = 1.0
 _PANIC_MAX_ATTEMPTS = 5
 _PANIC_ATTEMPT_TIMEOUT_S = 2.0
+_FLOW_BATCH: Final = 64  # queued orders handled per loop turn (market data runs in between)
+_DENIAL_BATCH: Final = 256
+_CONTROL: Final = (PanicClose, CancelAll, ResetHalt)
 
 Listener = Callable[[Any], None]
+_Write = Callable[[Store], None]
+_Publish = Callable[[], None]
 
 
 class EngineNotRunning(RuntimeError):
     """A command was sent to an engine that is not (or no longer) running."""
+
+
+class NotPersisted(RuntimeError):
+    """The command's effect happened in memory but could not be written to the database.
+
+    Its event was not published; ``event`` is it. Trading is halted until a probe write
+    succeeds (the backlog is then written and published in order) and the halt is reset.
+    """
+
+    def __init__(self, event: Any, message: str) -> None:
+        super().__init__(message)
+        self.event = event
 
 
 @dataclass(slots=True)
@@ -133,6 +155,8 @@ class Engine:
                 inst.lot_size,
                 inst.min_notional,
             )
+        cfg = self.config
+        self._fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -143,6 +167,22 @@ class Engine:
         self._snapshot_listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
         self._running = False
+        # The command queue: a priority lane for control, a lane for the order flow.
+        self._queue_lock = threading.Lock()
+        self._control: deque[tuple[Any, concurrent.futures.Future[Any]]] = deque()
+        self._flow: deque[tuple[Any, concurrent.futures.Future[Any]]] = deque()
+        self._drain_scheduled = False
+        self._handlers: dict[type, Callable[[Any, concurrent.futures.Future[Any]], None]] = {
+            SubmitOrder: self._submit_order,
+            CancelOrder: self._cancel_order,
+            CancelAll: self._cancel_all,
+            UpdateRiskLimits: self._update_limits,
+            PanicClose: self._start_panic,
+            ResetHalt: self._reset_halt,
+            StartStrategy: self._start_strategy,
+            StopStrategy: self._stop_strategy,
+            SetFeedPaused: self._set_feed_paused,
+        }
         # Engine-thread state (built in _setup, touched only on the engine thread).
         self._store: Store | None = None
         self._sim: SimMarket | BarReplayMarket | None = None
@@ -150,28 +190,28 @@ class Engine:
         self._replay: BarReplayMarket | None = None
         self._replay_now = 0
         self.replay_finished = threading.Event()
-        self._broker: PaperBroker | None = None
-        self._risk: RiskEngine = RiskEngine()
         self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
-        self._orders: dict[str, Order] = {}
-        # Views of open orders are refreshed only for orders that changed since the last read.
-        self._dirty_orders: set[str] = set()
-        self._view_dict: dict[str, OrderView] = {}
-        self._order_views: Mapping[str, OrderView] = frozen_map({})
+        self._kernel_obj: Kernel | None = None
+        self._journal = _Journal(self)
         self._recent_orders: deque[OrderView] = deque(maxlen=200)
         self._fills: deque[Fill] = deque(maxlen=500)
         self._fills_cache: tuple[Fill, ...] = ()
         self._trades: dict[str, deque[TradeView]] = {}
         self._trades_cache: dict[str, tuple[TradeView, ...]] = {}
         self._candles: dict[str, CandleSeries] = {}
-        self._last_book_ns: dict[str, int] = {}
         self._futures: dict[str, concurrent.futures.Future[Any]] = {}
-        self._order_seq = 0
-        self._fill_seq = 0
+        self._placing: concurrent.futures.Future[Any] | None = None  # the command being placed
         self._counters = _Counters()
         self._storage_ok = True
         self._storage_error = ""
+        # Writes that failed (and every write after them), in order, with what to publish once
+        # each is committed.
+        self._backlog: deque[tuple[str, _Write, _Publish | None]] = deque()
+        self._last_probe = 0.0
+        self._denials: list[tuple[OrderView, str, int, OrderDenied]] = []
+        self._denial_futures: dict[int, concurrent.futures.Future[Any]] = {}
         self._feed_paused = False
+        self._from_market = False
         self._panic_task: asyncio.Task[None] | None = None
         self._version = 0
         self._started_ns = 0
@@ -185,9 +225,15 @@ class Engine:
         self.fill_latency_ns: deque[int] = deque(maxlen=10_000)
         self._audit_log: deque[Mapping[str, str]] = deque(maxlen=200)
         self._audit_cache: tuple[Mapping[str, str], ...] = ()
-        self._risk_day = ""
         self._strategy_hosts: dict[str, StrategyHost] = {}
         self._strategy_seq = 0
+
+    @property
+    def _kernel(self) -> Kernel:
+        kernel = self._kernel_obj
+        if kernel is None:
+            raise EngineNotRunning("the engine has not started")
+        return kernel
 
     # ------------------------------------------------------------------ public, any thread
 
@@ -225,16 +271,29 @@ class Engine:
         return self._running
 
     def submit(self, command: Any) -> concurrent.futures.Future[Any]:
-        """Send a command (thread-safe). The future resolves with the event that settled it."""
+        """Send a command (thread-safe). The future resolves with the event that settled it.
+
+        ``PanicClose``, ``CancelAll`` and ``ResetHalt`` overtake queued orders.
+        """
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         loop = self._loop
         if not self._running or loop is None:
             fut.set_exception(EngineNotRunning("the engine is not running"))
             return fut
-        try:
-            loop.call_soon_threadsafe(self._dispatch, command, fut)
-        except RuntimeError:
-            fut.set_exception(EngineNotRunning("the engine is stopping"))
+        lane = self._control if isinstance(command, _CONTROL) else self._flow
+        with self._queue_lock:
+            lane.append((command, fut))
+            schedule = not self._drain_scheduled
+            self._drain_scheduled = True
+        if schedule:
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:
+                with self._queue_lock:
+                    self._drain_scheduled = False
+                    with contextlib.suppress(ValueError):
+                        lane.remove((command, fut))
+                fut.set_exception(EngineNotRunning("the engine is stopping"))
         return fut
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
@@ -321,17 +380,30 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._flush_denials()
+        with self._queue_lock:
+            queued = [*self._control, *self._flow]
+            self._control.clear()
+            self._flow.clear()
+        for _, fut in queued:
+            if not fut.done():
+                fut.set_exception(EngineNotRunning("the engine stopped"))
         for fut in self._futures.values():
             if not fut.done():
                 fut.set_exception(EngineNotRunning("the engine stopped"))
         self._futures.clear()
         if self._store is not None:
-            try:
-                self._store.save_account(
-                    self._portfolio.cash, self._portfolio.initial_cash, self._portfolio.currency
-                )
-            except StorageError:
-                log.exception("final account save failed")
+            if self._backlog:
+                self._flush_backlog()
+            if not self._backlog:
+                try:
+                    self._store.save_account(
+                        self._portfolio.cash, self._portfolio.initial_cash, self._portfolio.currency
+                    )
+                except StorageError:
+                    log.exception("final account save failed")
+            else:
+                log.error("engine stopped with %d writes not persisted", len(self._backlog))
             self._store.close()
             self._store = None
         self._publish_snapshot(force=True)
@@ -352,8 +424,6 @@ class Engine:
             self._store.save_account(
                 self._portfolio.cash, self._portfolio.initial_cash, self._portfolio.currency
             )
-        self._order_seq = restored.last_order_seq
-        self._fill_seq = restored.last_fill_seq
         self._fills.extend(restored.recent_fills)
         self._fills_cache = tuple(self._fills)
         self._recent_orders.extend(restored.recent_orders)
@@ -372,33 +442,45 @@ class Engine:
         sim = self._sim = SimMarket(
             self.instruments, cfg.seed, now, rate_multiplier=cfg.sim_rate, params=params
         )
-        fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
-        latency_ns = int(cfg.latency_ms * 1_000_000)
-        self._broker = PaperBroker(
-            sim.books,
-            BrokerConfig(fees=fees, latency_ns=latency_ns, consume_liquidity=True),
-            self._next_fill_id,
-        )
+        self._build_kernel(sim.books, restored, consume=True)
         for sym in cfg.symbols:
             series = CandleSeries(self.instruments[sym], cfg.candle_seconds)
             series.seed(sim.history(sym, cfg.candle_seconds, 300))
             self._candles[sym] = series
             self._trades[sym] = deque(maxlen=200)
             self._trades_cache[sym] = ()
-            self._last_book_ns[sym] = now
+            self._kernel.last_book_ns[sym] = now
 
         self._finish_setup(restored, now)
 
+    def _build_kernel(self, books: Mapping[str, Any], restored: Any, *, consume: bool) -> None:
+        cfg = self.config
+        self._kernel_obj = Kernel(
+            instruments=self.instruments,
+            books=books,
+            broker=BrokerConfig(
+                fees=self._fees,
+                latency_ns=int(cfg.latency_ms * 1_000_000),
+                consume_liquidity=consume,
+            ),
+            risk=RiskEngine(),
+            portfolio=self._portfolio,
+            clock=self._now,
+            sink=self._journal,
+            order_seq=restored.last_order_seq,
+            fill_seq=restored.last_fill_seq,
+        )
+
     def _finish_setup(self, restored: Any, now: int) -> None:
         assert self._store is not None
-        assert self._broker is not None
+        kernel = self._kernel
         for view in restored.open_orders:
             order = _order_from_view(view)
-            self._orders[order.order_id] = order
-            self._dirty_orders.add(order.order_id)
-            self._broker.restore(order)
+            kernel.orders[order.order_id] = order
+            kernel.touch(order.order_id)
+            kernel.broker.restore(order)
             if not order.status.is_open:  # a market order cut off by the restart
-                self._orders.pop(order.order_id)
+                kernel.orders.pop(order.order_id)
                 view_closed = order.view()
                 self._store.record_order_event(view_closed, "cancelled", order.reason, now)
                 self._recent_orders.append(view_closed)
@@ -425,19 +507,12 @@ class Engine:
         self._sim = self._replay = market
         now = self._replay_now = int(bars.time_ms[0]) * 1_000_000 if len(bars) else 0
         self._started_ns = now
-        fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
-        self._broker = PaperBroker(
-            market.books,
-            BrokerConfig(
-                fees=fees, latency_ns=int(cfg.latency_ms * 1_000_000), consume_liquidity=False
-            ),
-            self._next_fill_id,
-        )
+        self._build_kernel(market.books, restored, consume=False)
         interval_s = max(1, int(bars.interval_ms) // 1000)
         self._candles[inst.symbol] = CandleSeries(inst, interval_s)
         self._trades[inst.symbol] = deque(maxlen=200)
         self._trades_cache[inst.symbol] = ()
-        self._last_book_ns[inst.symbol] = now
+        self._kernel.last_book_ns[inst.symbol] = now
         self._feed_paused = True
         self._finish_setup(restored, now)
 
@@ -445,22 +520,24 @@ class Engine:
         """Limits, trading state and the day's baseline come back from SQLite: a restart
         neither lifts a halt nor resets the day."""
         assert self._store is not None
+        kernel = self._kernel
         limits = self._store.load_risk_limits()
         record = self._store.load_risk_state()
         if record is not None:
-            self._risk = RiskEngine.restore(
-                limits,
-                record.state,
-                record.reason,
-                trading_day=record.trading_day,
-                start_of_day_equity=record.start_of_day_equity,
+            kernel.set_risk(
+                RiskEngine.restore(
+                    limits,
+                    record.state,
+                    record.reason,
+                    trading_day=record.trading_day,
+                    start_of_day_equity=record.start_of_day_equity,
+                )
             )
             self._portfolio.start_of_day_equity = record.start_of_day_equity
         else:
-            self._risk = RiskEngine.restore(limits, "ACTIVE", "")
-            self._portfolio.start_of_day_equity = self._equity()
-        self._risk_day = self._risk.current_day or ""
-        self._check_equity(now)
+            kernel.set_risk(RiskEngine.restore(limits, "ACTIVE", ""))
+            self._portfolio.start_of_day_equity = kernel.equity()
+        kernel.check_equity(now)
         if record is None:
             self._save_risk_state(now)
 
@@ -469,12 +546,13 @@ class Engine:
     async def _replay_loop(self) -> None:
         """The market loop on recorded bars: one price point per step, as fast as it goes.
 
-        Same sequence as ``engine.venues.replay.ReplaySession.step`` (which copies this
-        engine's order of work), then closed bars go to running strategies.
+        Same sequence as ``engine.venues.replay.ReplaySession.step`` (both drive the kernel),
+        then closed bars go to running strategies.
         """
-        market, broker = self._replay, self._broker
+        market = self._replay
         assert market is not None
-        assert broker is not None
+        kernel = self._kernel
+        broker = kernel.broker
         bars = market.bars
         series = self._candles[market.symbol]
         inst = market.instrument
@@ -484,29 +562,24 @@ class Engine:
                 continue
             t = market.next_time()
             if t is None:
+                self._flush_denials()
                 self._publish_snapshot(force=True)
                 self.replay_finished.set()
                 return
             try:
                 while (due := broker.next_arrival_ns()) is not None and due < t:
                     self._replay_now = due
-                    result = broker.advance(due)
-                    if result.events or result.market:
-                        self._handle_broker(result)
-                    self._check_equity(due)
+                    kernel.advance(due)
+                    kernel.check_equity(due)
                 self._replay_now = t
                 events = market.step_until(t)
                 for book in market.books.values():
-                    self._last_book_ns[book.symbol] = book.ts_ns
+                    kernel.last_book_ns[book.symbol] = book.ts_ns
                 for ev in events:
                     self._on_market_event(ev)
-                    result = broker.on_market(ev)
-                    if result.events or result.market:
-                        self._handle_broker(result, from_market=True)
-                result = broker.advance(t)
-                if result.events or result.market:
-                    self._handle_broker(result)
-                self._check_equity(t)
+                    kernel.on_market(ev)
+                kernel.advance(t)
+                kernel.check_equity(t)
                 pt = market.last
                 if pt is not None and pt.k == 0 and pt.bar >= 1:
                     j = pt.bar - 1
@@ -520,6 +593,7 @@ class Engine:
                     )
                 if self._strategy_hosts:
                     self._run_strategies()
+                self._flush_denials()
                 self._periodic(t)
                 self._publish_snapshot()
             except Exception as exc:
@@ -528,9 +602,9 @@ class Engine:
             await asyncio.sleep(0)
 
     async def _market_loop(self) -> None:
-        sim, broker = self._sim, self._broker
+        sim = self._sim
         assert isinstance(sim, SimMarket)
-        assert broker is not None
+        kernel = self._kernel
         while True:
             await asyncio.sleep(_MARKET_STEP_S)
             now = self._now()
@@ -540,14 +614,15 @@ class Engine:
                     for ev in events:
                         self._event_t0 = time.perf_counter_ns()
                         self._on_market_event(ev)
-                        result = broker.on_market(ev)
-                        if result.events or result.market:
-                            self._handle_broker(result, from_market=True)
+                        self._from_market = True
+                        try:
+                            kernel.on_market(ev)
+                        finally:
+                            self._from_market = False
                         if self._strategy_hosts:
                             self._run_strategies()
-                result = broker.advance(now)
-                if result.events or result.market:
-                    self._handle_broker(result)
+                kernel.advance(now)
+                self._flush_denials()
                 self._periodic(now)
                 self._publish_snapshot()
             except Exception as exc:
@@ -564,7 +639,7 @@ class Engine:
     def _periodic(self, now: int) -> None:
         if now - self._last_risk_ns >= _RISK_EVERY_NS:
             self._last_risk_ns = now
-            self._check_equity(now)
+            self._kernel.check_equity(now)
         if now - self._last_stats_ns >= _STATS_EVERY_NS:
             self._last_stats_ns = now
             self._refresh_stats(now)
@@ -591,10 +666,10 @@ class Engine:
             c.lag_p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
             c.lag_max = ordered[-1]
 
-    def _on_market_event(self, ev: LevelUpdate | TradeTick) -> None:
+    def _on_market_event(self, ev: MarketEvent) -> None:
         if isinstance(ev, LevelUpdate):
             self._counters.book_updates += 1
-            self._last_book_ns[ev.symbol] = ev.ts_ns
+            self._kernel.last_book_ns[ev.symbol] = ev.ts_ns
         else:
             self._record_trade(ev)
 
@@ -615,299 +690,110 @@ class Engine:
         if self._replay is None:  # a replay venue's candles are its recorded bars
             self._candles[ev.symbol].add_trade(ev.price_ticks, ev.size_lots, ev.ts_ns)
 
-    # ------------------------------------------------------------------ commands
+    # ------------------------------------------------------------------ the command queue
+
+    def _drain(self) -> None:
+        """Run queued commands: every control command first, then at most ``_FLOW_BATCH``
+        orders, then yield to the loop (market data, timers, a panic) and come back."""
+        processed = 0
+        more = False
+        while True:
+            with self._queue_lock:
+                if self._control:
+                    item, control = self._control.popleft(), True
+                elif self._flow and processed < _FLOW_BATCH:
+                    item, control = self._flow.popleft(), False
+                    processed += 1
+                else:
+                    more = bool(self._flow)
+                    if not more:
+                        self._drain_scheduled = False
+                    break
+            self._dispatch(*item)
+            if control:
+                more = True  # let what the control command started (a panic) run first
+                break
+        self._flush_denials()
+        if more and self._loop is not None:
+            self._loop.call_soon(self._drain)
 
     def _dispatch(self, command: Any, fut: concurrent.futures.Future[Any]) -> None:
         if fut.done():
             return
+        handler = self._handlers.get(type(command))
         try:
-            if isinstance(command, SubmitOrder):
-                self._submit_order(command, fut)
-            elif isinstance(command, CancelOrder):
-                self._cancel_order(command, fut)
-            elif isinstance(command, CancelAll):
-                self._cancel_all(command, fut)
-            elif isinstance(command, UpdateRiskLimits):
-                self._update_limits(command, fut)
-            elif isinstance(command, PanicClose):
-                self._start_panic(command, fut)
-            elif isinstance(command, ResetHalt):
-                self._reset_halt(command, fut)
-            elif isinstance(command, StartStrategy):
-                self._start_strategy(command, fut)
-            elif isinstance(command, StopStrategy):
-                self._stop_strategy(command, fut)
-            elif isinstance(command, SetFeedPaused):
-                self._feed_paused = command.paused
-                log.warning("market data feed %s", "paused" if command.paused else "resumed")
-                self._finish(fut, None)
-            else:
+            if handler is None:
                 raise TypeError(f"unknown command {type(command).__name__}")
+            handler(command, fut)
         except Exception as exc:
             log.exception("command %r failed", command)
             if not fut.done():
                 fut.set_exception(exc)
 
-    def _submit_order(self, cmd: SubmitOrder, fut: concurrent.futures.Future[Any]) -> None:
-        now = self._now()
-        book = self._sim.books.get(cmd.symbol) if self._sim else None
-        mid = book.mid() if book is not None else None
-        checked = validate_order(cmd, self.instruments, mid)
-        if isinstance(checked, Invalid):
-            log.info("order refused: %s", checked.reason)
-            event = checked.denied(cmd, now)
-            self._emit(event)
-            self._finish(fut, event)
-            return
-        order = checked.new_order(cmd, self._next_order_id(), now)
-        self._place(order, fut, now, command=cmd)
+    def _set_feed_paused(self, cmd: SetFeedPaused, fut: concurrent.futures.Future[Any]) -> None:
+        self._feed_paused = cmd.paused
+        log.warning("market data feed %s", "paused" if cmd.paused else "resumed")
+        self._finish(fut, None, durable=False)
 
-    def _place(
-        self,
-        order: Order,
-        fut: concurrent.futures.Future[Any] | None,
-        now: int,
-        *,
-        command: SubmitOrder | None = None,
-        skip_throttle: bool = False,
-    ) -> OrderView | None:
-        """Risk-check, persist and send one order; returns its view when it was accepted."""
-        assert self._broker is not None
-        denial = self._risk.check_order(order, self._risk_context(now))
-        if denial is not None and not (skip_throttle and denial.limit == "max_orders_per_second"):
-            order.transition(OrderStatus.DENIED, now, denial.reason)
-            view = order.view()
-            self._persist(
-                "order", lambda s: s.record_order_event(view, "denied", denial.reason, now)
-            )
-            self._recent_orders.append(view)
-            log.info("order %s denied: %s", order.order_id, denial.reason)
-            event = OrderDenied(
-                order_id=order.order_id,
-                client_id=order.client_id,
-                symbol=order.symbol,
-                reason=denial.reason,
-                limit=denial.limit,
-                value=denial.value,
-                command=command,
-                ts_ns=now,
-            )
-            self._publish_snapshot(force=True)
-            self._emit(event)
-            if fut is not None:
-                self._finish(fut, event)
-            return None
-        order.transition(OrderStatus.ACCEPTED, now)
-        self._risk.record_submitted(now)
-        self._orders[order.order_id] = order
-        self._dirty_orders.add(order.order_id)
-        view = order.view()
-        self._persist("order", lambda s: s.record_order_event(view, "accepted", "", now))
-        accepted = OrderAccepted(order=view, ts_ns=now)
-        self._publish_snapshot(force=True)
-        self._emit(accepted)
-        if fut is not None:
-            self._futures[order.order_id] = fut
-        result = self._broker.submit(order, now)
-        self._handle_broker(result)
-        if self.config.latency_ms > 0 and order.order_id in self._orders:
+    # ------------------------------------------------------------------ orders
+
+    def _submit_order(self, cmd: SubmitOrder, fut: concurrent.futures.Future[Any]) -> None:
+        outer, self._placing = self._placing, fut
+        try:
+            result = self._kernel.submit(cmd, self._now())
+        finally:
+            self._placing = outer
+        if isinstance(result, OrderDenied) and result.order_id:
+            return  # a risk denial: resolved when its batch is written
+        if isinstance(result, OrderAccepted) and result.order.order_id in self._futures:
+            self._schedule_advance(result.order.order_id)
+            return  # working: resolved when it rests, fills or closes
+        self._finish(fut, result, durable=not isinstance(result, OrderDenied))
+
+    def _schedule_advance(self, order_id: str) -> None:
+        if self.config.latency_ms > 0 and order_id in self._kernel.orders:
             assert self._loop is not None
             self._loop.call_later(
                 float(self.config.latency_ms) / 1000.0 + 0.0005, self._advance_broker
             )
-        return view
 
     def _advance_broker(self) -> None:
-        if self._broker is None:
+        kernel = self._kernel_obj
+        if kernel is None:
             return
-        result = self._broker.advance(self._now())
-        if result.events or result.market:
-            self._handle_broker(result)
+        kernel.advance(self._now())
+        self._flush_denials()
 
     def _cancel_order(self, cmd: CancelOrder, fut: concurrent.futures.Future[Any]) -> None:
         now = self._now()
-        event = self._cancel_one(cmd.order_id, "cancelled by user", now)
+        event = self._kernel.cancel(cmd.order_id, "cancelled by user", now)
         if event is None:
             refused = CancelRejected(
                 order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
             )
             self._emit(refused)
-            self._finish(fut, refused)
+            self._finish(fut, refused, durable=False)
             return
         self._finish(fut, event)
 
-    def _cancel_one(self, order_id: str, reason: str, now: int) -> OrderCancelled | None:
-        assert self._broker is not None
-        if order_id not in self._orders:
-            return None
-        order = self._broker.cancel(order_id, now)
-        if order is None:
-            return None
-        if order.status is not OrderStatus.CANCELLED:
-            order.transition(OrderStatus.CANCELLED, now, reason)
-        order.reason = reason
-        self._orders.pop(order_id, None)
-        self._dirty_orders.add(order_id)
-        view = order.view()
-        self._persist("order", lambda s: s.record_order_event(view, "cancelled", reason, now))
-        self._recent_orders.append(view)
-        event = OrderCancelled(order=view, reason=reason, ts_ns=now)
-        self._publish_snapshot(force=True)
-        self._emit(event)
-        pending = self._futures.pop(order_id, None)
-        if pending is not None:
-            self._finish(pending, event)
-        return event
-
     def _cancel_all(self, cmd: CancelAll, fut: concurrent.futures.Future[Any]) -> None:
         now = self._now()
-        ids = [
-            oid for oid, o in self._orders.items() if cmd.symbol is None or o.symbol == cmd.symbol
-        ]
-        done = tuple(oid for oid in ids if self._cancel_one(oid, "cancel all", now) is not None)
+        done = tuple(self._kernel.cancel_all(cmd.symbol, "cancel all", now))
         event = AllCancelled(order_ids=done, symbol=cmd.symbol, ts_ns=now)
         self._emit(event)
         self._finish(fut, event)
 
-    # ------------------------------------------------------------------ broker results
-
-    def _handle_broker(self, result: BrokerResult, *, from_market: bool = False) -> None:
-        for bev in result.events:
-            self._dirty_orders.add(bev.order.order_id)
-        for mev in result.market:
-            if isinstance(mev, TradeTick):
-                self._record_trade(mev)
-            else:
-                self._counters.book_updates += 1
-        for ev in result.events:
-            if isinstance(ev, BrokerFill):
-                self._on_fill(ev.order, ev.fill)
-                if from_market:
-                    # Book update received -> fill matched, persisted and published.
-                    self.fill_latency_ns.append(time.perf_counter_ns() - self._event_t0)
-            elif isinstance(ev, BrokerRested):
-                pending = self._futures.pop(ev.order.order_id, None)
-                if pending is not None:
-                    self._finish(pending, OrderAccepted(order=ev.order.view(), ts_ns=self._now()))
-            elif isinstance(ev, BrokerCancelled):
-                self._on_closed(ev.order, "cancelled", ev.reason)
-            elif isinstance(ev, BrokerRejected):
-                self._on_closed(ev.order, "rejected", ev.reason)
-
-    def _on_fill(self, order: Order, fill: Fill) -> None:
-        self._portfolio.apply_fill(fill)
-        position = self._portfolio.position(fill.symbol)
-        view = order.view()
-        cash = self._portfolio.cash
-        self._persist(
-            "fill",
-            lambda s: s.record_fill(fill, view, _copy_position(position), cash, fill.ts_event),
-        )
-        self._fills.append(fill)
-        self._fills_cache = tuple(self._fills)
-        self._dirty_orders.add(order.order_id)
-        if not order.status.is_open:
-            self._orders.pop(order.order_id, None)
-            self._recent_orders.append(view)
-        event = OrderFilled(order=view, fill=fill, ts_ns=fill.ts_event)
-        self._publish_snapshot(force=True)
-        self._emit(event)
-        if not order.status.is_open:
-            pending = self._futures.pop(order.order_id, None)
-            if pending is not None:
-                self._finish(pending, event)
-        self._check_equity(fill.ts_event)
-
-    def _on_closed(self, order: Order, kind: str, reason: str) -> None:
-        now = self._now()
-        self._orders.pop(order.order_id, None)
-        self._dirty_orders.add(order.order_id)
-        view = order.view()
-        self._persist("order", lambda s: s.record_order_event(view, kind, reason, now))
-        self._recent_orders.append(view)
-        event: OrderCancelled | OrderRejected
-        if kind == "cancelled":
-            event = OrderCancelled(order=view, reason=reason, ts_ns=now)
-        else:
-            event = OrderRejected(order=view, reason=reason, ts_ns=now)
-        log.info("order %s %s: %s", order.order_id, kind, reason)
-        self._publish_snapshot(force=True)
-        self._emit(event)
-        pending = self._futures.pop(order.order_id, None)
-        if pending is not None:
-            self._finish(pending, event)
-
-    # ------------------------------------------------------------------ risk
-
-    def _risk_context(
-        self, now: int, marks: Mapping[str, Decimal | None] | None = None
-    ) -> RiskContext:
-        marks = self._marks() if marks is None else marks  # mids computed once per context
-        return RiskContext(
-            equity=self._portfolio.equity(marks),
-            start_of_day_equity=self._portfolio.start_of_day_equity,
-            positions={s: p.qty for s, p in self._portfolio.positions.items()},
-            marks=marks,
-            open_orders=tuple(self._open_order_views().values()),
-            last_book_ns=dict(self._last_book_ns),
-            now_ns=now,
-            instruments=self.instruments,
-        )
-
-    def _check_equity(self, now: int) -> None:
-        """Roll the trading day and apply the daily-loss rule (called on marks and fills)."""
-        day_before = self._risk.current_day
-        change = self._risk.on_equity(self._risk_context(now))
-        sod = self._risk.start_of_day_equity
-        day_after = self._risk.current_day or ""
-        if day_after != self._risk_day or (
-            sod is not None and sod != self._portfolio.start_of_day_equity
-        ):
-            if sod is not None:
-                self._portfolio.start_of_day_equity = sod
-            new_day = day_before is not None and day_after != day_before
-            self._risk_day = day_after
-            self._save_risk_state(now)
-            if new_day:
-                log.info("new trading day %s, start-of-day equity %s", day_after, sod)
-                if self._risk.state_name == "HALTED" and self._risk.reason.startswith("daily loss"):
-                    lifted = self._risk.reset_halt(True)
-                    if not isinstance(lifted, str):
-                        self._apply_state_change(
-                            TradingStateChange(
-                                old_state=lifted.old_state,
-                                new_state=lifted.new_state,
-                                reason=f"new trading day {day_after}",
-                            ),
-                            now,
-                        )
-        if change is not None:
-            self._apply_state_change(change, now)
-
-    def _apply_state_change(self, change: TradingStateChange, now: int) -> None:
-        self._save_risk_state(now)
-        self._audit(
-            now,
-            "engine",
-            "state",
-            "trading_state",
-            change.old_state,
-            change.new_state,
-            change.reason,
-        )
-        log.warning("trading state %s -> %s: %s", change.old_state, change.new_state, change.reason)
-        event = TradingStateChanged(state=change.new_state, reason=change.reason, ts_ns=now)
-        self._publish_snapshot(force=True)
-        self._emit(event)
+    # ------------------------------------------------------------------ risk desk
 
     def _save_risk_state(self, now: int) -> None:
-        state, reason = self._risk.state_name, self._risk.reason
-        day, sod = self._risk_day, self._portfolio.start_of_day_equity
+        risk = self._kernel.risk
+        state, reason = risk.state_name, risk.reason
+        day, sod = risk.current_day or "", self._portfolio.start_of_day_equity
         self._persist("risk state", lambda s: s.save_risk_state(state, reason, day, sod, now))
 
     def _update_limits(self, cmd: UpdateRiskLimits, fut: concurrent.futures.Future[Any]) -> None:
         now = self._now()
-        outcome = self._risk.update_limits(cmd.changes())
+        outcome = self._kernel.risk.update_limits(cmd.changes())
         if isinstance(outcome, LimitError):
             rejected = RiskLimitsRejected(
                 reason=outcome.reason, field=outcome.field, value=outcome.value, ts_ns=now
@@ -917,7 +803,7 @@ class Engine:
                 now, cmd.actor, "refused", outcome.field, None, outcome.value, outcome.reason
             )
             self._emit(rejected)
-            self._finish(fut, rejected)
+            self._finish(fut, rejected, durable=False)
             return
         old, new = outcome
         old_s, new_s = old.to_strings(), new.to_strings()
@@ -936,22 +822,26 @@ class Engine:
 
     def _reset_halt(self, cmd: ResetHalt, fut: concurrent.futures.Future[Any]) -> None:
         now = self._now()
-        outcome = self._risk.reset_halt(cmd.confirm)
+        if self._backlog:
+            self._flush_backlog()  # the probe: a reset needs a database that takes writes
+        if self._backlog:
+            refused = HaltResetRefused(
+                reason=f"reset refused: the database cannot be written ({self._storage_error})",
+                ts_ns=now,
+            )
+            self._emit(refused)
+            self._finish(fut, refused, durable=False)
+            return
+        old = self._kernel.risk.state_name
+        outcome = self._kernel.reset_halt(cmd.confirm is True, now)
         if isinstance(outcome, str):
             refused = HaltResetRefused(reason=outcome, ts_ns=now)
             self._emit(refused)
-            self._finish(fut, refused)
+            self._finish(fut, refused, durable=False)
             return
         self._audit(
-            now,
-            cmd.actor,
-            "reset_halt",
-            "trading_state",
-            outcome.old_state,
-            outcome.new_state,
-            outcome.reason,
+            now, cmd.actor, "reset_halt", "trading_state", old, outcome.new_state, outcome.reason
         )
-        self._apply_state_change(outcome, now)
         self._finish(
             fut, TradingStateChanged(state=outcome.new_state, reason=outcome.reason, ts_ns=now)
         )
@@ -959,31 +849,30 @@ class Engine:
     # ------------------------------------------------------------------ panic close
 
     def _start_panic(self, cmd: PanicClose, fut: concurrent.futures.Future[Any]) -> None:
-        if self._panic_task is not None and not self._panic_task.done():
-            # One panic at a time; a second press waits for the same report.
-            self._panic_task.add_done_callback(lambda t: None)
-        assert self._loop is not None
-        self._panic_task = self._loop.create_task(self._panic(cmd, fut))
-
-    async def _panic(self, cmd: PanicClose, fut: concurrent.futures.Future[Any]) -> None:
+        """Halt and cancel now, ahead of any queued order; flatten in a task."""
         t0 = time.perf_counter()
+        kernel = self._kernel
         now = self._now()
-        lines: list[str] = []
-        change = self._risk.halt(f"panic close by {cmd.actor}")
-        if change is not None:
-            self._apply_state_change(change, now)
-        realised_before = self._portfolio.realised_pnl()
-        fees_before = self._portfolio.fees()
-        fill_seq_before = self._fill_seq
-        cancelled = 0
-        for oid in list(self._orders):
-            if self._cancel_one(oid, "panic close", now) is not None:
-                cancelled += 1
-        lines.append(f"cancelled {cancelled} open orders")
-        to_close = {s for s, p in self._portfolio.positions.items() if p.qty}
+        before = len(kernel.orders)
+        kernel.cancel_all(None, "panic close", now)
+        kernel.halt(f"panic close by {cmd.actor}", now)
+        cancelled = before - len(kernel.orders)
+        assert self._loop is not None
+        self._panic_task = self._loop.create_task(self._panic(cmd, fut, cancelled, t0))
+
+    async def _panic(
+        self, cmd: PanicClose, fut: concurrent.futures.Future[Any], cancelled: int, t0: float
+    ) -> None:
+        kernel = self._kernel
+        portfolio = self._portfolio
+        lines: list[str] = [f"cancelled {cancelled} open orders"]
+        realised_before = portfolio.realised_pnl()
+        fees_before = portfolio.fees()
+        fill_seq_before = kernel.fill_seq
+        to_close = {s for s, p in portfolio.positions.items() if p.qty}
         attempts = 0
         while attempts < _PANIC_MAX_ATTEMPTS:
-            open_positions = {s: p.qty for s, p in self._portfolio.positions.items() if p.qty}
+            open_positions = {s: p.qty for s, p in portfolio.positions.items() if p.qty}
             if not open_positions:
                 break
             attempts += 1
@@ -991,7 +880,7 @@ class Engine:
             now = self._now()
             for sym, qty in open_positions.items():
                 order = Order(
-                    order_id=self._next_order_id(),
+                    order_id=kernel.next_order_id(),
                     client_id=None,
                     symbol=sym,
                     side=OrderSide.SELL if qty > 0 else OrderSide.BUY,
@@ -1003,31 +892,32 @@ class Engine:
                     ts_created=now,
                     ts_updated=now,
                 )
-                view = self._place(order, None, now, skip_throttle=True)
-                if view is None:
+                result = kernel.place(order, now, skip_throttle=True)
+                if isinstance(result, OrderDenied):
                     lines.append(f"attempt {attempts}: {sym} close order denied: {order.reason}")
                 else:
                     sent.append(order.order_id)
                     lines.append(
                         f"attempt {attempts}: {order.side} {abs(qty)} {sym} ({order.order_id})"
                     )
+            self._flush_denials()
             deadline = time.perf_counter() + _PANIC_ATTEMPT_TIMEOUT_S
-            while any(oid in self._orders for oid in sent) and time.perf_counter() < deadline:
+            while any(oid in kernel.orders for oid in sent) and time.perf_counter() < deadline:
                 await asyncio.sleep(0.001)
                 self._advance_broker()
             for oid in sent:
-                if oid in self._orders:
-                    self._cancel_one(oid, "panic attempt timed out", self._now())
+                if oid in kernel.orders:
+                    kernel.cancel(oid, "panic attempt timed out", self._now())
             for sym in open_positions:
-                left = self._portfolio.positions[sym].qty
+                left = portfolio.positions[sym].qty
                 if left:
                     lines.append(f"attempt {attempts}: {sym} still {left} after fills; retrying")
                     log.warning(
                         "panic close: %s still %s open after attempt %d", sym, left, attempts
                     )
-            if any(self._portfolio.positions[s].qty for s in open_positions):
+            if any(portfolio.positions[s].qty for s in open_positions):
                 await asyncio.sleep(0.01 * attempts)
-        remaining = {s: p.qty for s, p in self._portfolio.positions.items() if p.qty}
+        remaining = {s: p.qty for s, p in portfolio.positions.items() if p.qty}
         new_fills = [f for f in self._fills if _fill_no(f.fill_id) > fill_seq_before]
         slippage = sum((f.slippage for f in new_fills), Decimal(0))
         duration_ms = (time.perf_counter() - t0) * 1000.0
@@ -1035,9 +925,9 @@ class Engine:
             flat=not remaining,
             orders_cancelled=cancelled,
             positions_closed=len(to_close) - len(remaining),
-            realised_pnl=self._portfolio.realised_pnl() - realised_before,
+            realised_pnl=portfolio.realised_pnl() - realised_before,
             slippage=slippage,
-            fees=self._portfolio.fees() - fees_before,
+            fees=portfolio.fees() - fees_before,
             attempts=attempts,
             duration_ms=duration_ms,
             remaining=frozen_map(remaining),
@@ -1067,7 +957,7 @@ class Engine:
         self._emit(report)
         self._finish(fut, report)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ journal
 
     def _audit(
         self,
@@ -1096,14 +986,52 @@ class Engine:
         self._audit_log.append(frozen_map(entry))
         self._audit_cache = tuple(self._audit_log)
 
-    def _persist(self, what: str, write: Callable[[Store], None]) -> None:
+    def _persist(self, what: str, write: _Write) -> None:
         """Write to SQLite; a failure halts trading and is reported, never swallowed."""
-        if self._store is None:
+        self._commit(what, write, None)
+
+    def _commit(self, what: str, write: _Write, publish: _Publish | None) -> bool:
+        """Write, then publish. While the database fails, the write and its publication wait
+        in the backlog, in order (``False``); nothing of it is published until it is written."""
+        store = self._store
+        if store is None:
+            if publish is not None:
+                publish()
+            return True
+        if not self._backlog:
+            try:
+                write(store)
+            except StorageError as exc:
+                self._backlog.append((what, write, publish))
+                self._storage_failed(what, exc)
+                return False
+            if publish is not None:
+                publish()
+            return True
+        self._backlog.append((what, write, publish))
+        return False
+
+    def _flush_backlog(self) -> None:
+        """The probe: retry the backlog in order; publish what gets written."""
+        store = self._store
+        self._last_probe = time.monotonic()
+        if store is None:
             return
-        try:
-            write(self._store)
-        except StorageError as exc:
-            self._storage_failed(what, exc)
+        while self._backlog:
+            what, write, publish = self._backlog[0]
+            try:
+                write(store)
+            except StorageError as exc:
+                self._storage_error = f"could not write {what} to the database: {exc}"
+                return
+            self._backlog.popleft()
+            if publish is not None:
+                publish()
+        if not self._storage_ok:
+            log.warning("database writable again: backlog written")
+            self._storage_ok = True
+            self._storage_error = ""
+            self._publish_snapshot(force=True)
 
     def _storage_failed(self, what: str, exc: Exception) -> None:
         message = f"could not write {what} to the database: {exc}"
@@ -1111,19 +1039,57 @@ class Engine:
         first = self._storage_ok
         self._storage_ok = False
         self._storage_error = message
+        self._last_probe = time.monotonic()
         if first:
-            change = self._risk.halt("storage failure: " + str(exc))
-            if change is not None:
-                self._emit(
-                    TradingStateChanged(
-                        state=change.new_state, reason=change.reason, ts_ns=self._now()
-                    )
-                )
+            now = self._now()
+            kernel = self._kernel_obj
+            if kernel is not None:
+                # Nothing may trade that cannot be recorded: no new risk, no resting orders.
+                kernel.halt("storage failure: " + str(exc), now)
+                kernel.cancel_all(None, "storage failure: the order cannot be recorded", now)
+            for fut in list(self._futures.values()):
+                self._finish(fut, None)
+            self._futures.clear()
         self._emit(EngineFailed(where="storage", message=message, ts_ns=self._now()))
 
-    def _finish(self, fut: concurrent.futures.Future[Any], event: Any) -> None:
-        if not fut.done():
-            fut.set_result(event)
+    def _flush_denials(self) -> None:
+        """Journal the risk denials of this loop turn in one transaction, then publish them."""
+        batch = self._denials
+        if not batch:
+            return
+        self._denials = []
+        futures = self._denial_futures
+        self._denial_futures = {}
+        rows = [(view, "denied", reason, ts) for view, reason, ts, _ in batch]
+
+        def publish() -> None:
+            for i, (view, _, _, event) in enumerate(batch):
+                self._recent_orders.append(view)
+                self._emit(event)
+                fut = futures.get(i)
+                if fut is not None:
+                    self._finish(fut, event)
+
+        what = f"{len(rows)} denied orders"
+        if not self._commit(what, lambda s: s.record_order_events(rows), publish):
+            for i, (_, _, _, event) in enumerate(batch):
+                fut = futures.get(i)
+                if fut is not None:
+                    self._finish(fut, event)
+
+    def _finish(
+        self, fut: concurrent.futures.Future[Any], event: Any, *, durable: bool = True
+    ) -> None:
+        """Resolve a caller's future; while writes are failing, a durable outcome becomes
+        ``NotPersisted`` (its event is not published until the probe writes it)."""
+        if fut.done():
+            return
+        if durable and self._backlog:
+            fut.set_exception(
+                NotPersisted(event, f"not persisted: {self._storage_error}; trading is halted")
+            )
+            return
+        fut.set_result(event)
 
     def _emit(self, event: Any) -> None:
         for cb in self._listeners:
@@ -1160,17 +1126,18 @@ class Engine:
                 self._strategy_seq += 1
                 sid = f"S-{self._strategy_seq:04d}"
                 host = StrategyHost(
-                    self,
+                    self._kernel,
                     sid,
                     strategy,
                     self.instruments[cmd.symbol],
                     self._candles[cmd.symbol],
                     cmd.params,
+                    fees=self._fees,
                 )
         if host is None:
             rejected = StrategyRejected(name=cmd.name, reason=reason, ts_ns=now)
             self._emit(rejected)
-            self._finish(fut, rejected)
+            self._finish(fut, rejected, durable=False)
             return
         self._strategy_hosts[host.strategy_id] = host
         try:
@@ -1181,8 +1148,9 @@ class Engine:
             host.running = False
             rejected = StrategyRejected(name=cmd.name, reason=f"failed: {exc}", ts_ns=now)
             self._emit(rejected)
-            self._finish(fut, rejected)
+            self._finish(fut, rejected, durable=False)
             return
+        self._flush_denials()
         log.info("strategy %s (%s) started on %s", cmd.name, host.strategy_id, cmd.symbol)
         started = StrategyStarted(
             strategy_id=host.strategy_id,
@@ -1192,7 +1160,7 @@ class Engine:
             ts_ns=now,
         )
         self._emit(started)
-        self._finish(fut, started)
+        self._finish(fut, started, durable=False)
 
     def _stop_strategy(self, cmd: StopStrategy, fut: concurrent.futures.Future[Any]) -> None:
         key = cmd.name_or_id
@@ -1204,9 +1172,9 @@ class Engine:
                 name=key, reason=f"no running strategy {key!r}", ts_ns=self._now()
             )
             self._emit(rejected)
-            self._finish(fut, rejected)
+            self._finish(fut, rejected, durable=False)
             return
-        self._finish(fut, self._end_strategy(host, "stopped by user"))
+        self._finish(fut, self._end_strategy(host, "stopped by user"), durable=False)
 
     def _end_strategy(self, host: StrategyHost, reason: str) -> StrategyStopped:
         self._strategy_hosts.pop(host.strategy_id, None)
@@ -1229,87 +1197,18 @@ class Engine:
                 log.exception("strategy %s failed on a bar", host.strategy_id)
                 self._end_strategy(host, f"failed: {exc}")
 
-    # The StrategyHost's view of the engine (engine thread only).
-
-    def strategy_now_ns(self) -> int:
-        return self._now()
-
     def _now(self) -> int:
         """Wall clock for the sim venue; the replay clock (event time) for a replay venue."""
         return self._replay_now if self._replay is not None else time.time_ns()
 
-    def strategy_fees(self) -> FeeSchedule:
-        cfg = self.config
-        return FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
+    # ------------------------------------------------------------------ snapshots
 
-    def strategy_submit(self, cmd: SubmitOrder) -> SubmitResult:
-        """The manual order path; returns the settling event (``OrderAccepted`` if pending)."""
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        seq = self._order_seq
-        self._submit_order(cmd, fut)
-        if fut.done():
-            result: SubmitResult = fut.result()
-            return result
-        order = self._orders.get(f"O-{seq + 1:06d}") if self._order_seq == seq + 1 else None
-        if order is None:  # pragma: no cover - _submit_order always settles or keeps the order
-            raise RuntimeError("strategy order vanished without an event")
-        self._futures.pop(order.order_id, None)
-        return OrderAccepted(order=order.view(), ts_ns=order.ts_created)
-
-    def strategy_cancel(self, cmd: CancelOrder, reason: str) -> CancelResult:
-        now = self._now()
-        event = self._cancel_one(cmd.order_id, reason, now)
-        if event is None:
-            refused = CancelRejected(
-                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
-            )
-            self._emit(refused)
-            return refused
-        return event
-
-    def strategy_position(self, symbol: str) -> Decimal:
-        return self._portfolio.position(symbol).qty
-
-    def strategy_cash(self) -> Decimal:
-        return self._portfolio.cash
-
-    def strategy_best(self, symbol: str, *, bid: bool) -> Decimal | None:
-        assert self._sim is not None
-        book = self._sim.books[symbol]
-        top = book.best_bid() if bid else book.best_ask()
-        return None if top is None else self.instruments[symbol].ticks_to_price(top[0])
-
-    def strategy_open_orders(self) -> list[OrderView]:
-        return [o.view() for o in self._orders.values()]
-
-    def _open_order_views(self) -> Mapping[str, OrderView]:
-        if self._dirty_orders:
-            for oid in self._dirty_orders:
-                order = self._orders.get(oid)
-                if order is None:
-                    self._view_dict.pop(oid, None)
-                else:
-                    self._view_dict[oid] = order.view()
-            self._dirty_orders.clear()
-            self._order_views = frozen_map(self._view_dict)
-        return self._order_views
-
-    def _next_order_id(self) -> str:
-        self._order_seq += 1
-        return f"O-{self._order_seq:06d}"
-
-    def _next_fill_id(self) -> str:
-        self._fill_seq += 1
-        return f"F-{self._fill_seq:06d}"
-
-    def _marks(self) -> dict[str, Decimal | None]:
-        assert self._sim is not None
-        return {s: b.mid() for s, b in self._sim.books.items()}
-
-    def _equity(self) -> Decimal:
-        return self._portfolio.equity(self._marks())
+    def _marks(self) -> Mapping[str, Decimal | None]:
+        return self._kernel.marks()
 
     def _publish_snapshot(self, force: bool = False) -> None:
+        if self._kernel_obj is None:
+            return
         now = self._now()
         if not force and now - self._last_snapshot_ns < _NS / self.config.snapshot_hz:
             return
@@ -1322,11 +1221,12 @@ class Engine:
                 log.exception("snapshot listener failed")
 
     def _build_snapshot(self, now: int) -> EngineSnapshot:
-        assert self._sim is not None
+        kernel = self._kernel
+        risk = kernel.risk
         self._version += 1
         books = {}
         depth = self.config.book_depth
-        for sym, book in self._sim.books.items():
+        for sym, book in kernel.books.items():
             cached = self._book_view_cache.get(sym)
             if cached is None or cached.seq != book.seq or cached.ts_ns != book.ts_ns:
                 cached = book.view(depth)
@@ -1340,7 +1240,7 @@ class Engine:
                 cached_trades = tuple(reversed(dq))
                 self._trades_cache[sym] = cached_trades
             trades[sym] = cached_trades
-        ctx = self._risk_context(now, marks)
+        ctx = kernel.risk_context(now, marks)
         c = self._counters
         return EngineSnapshot(
             ts_ns=now,
@@ -1354,17 +1254,17 @@ class Engine:
             positions=frozen_map(
                 {s: p.view(marks.get(s)) for s, p in self._portfolio.positions.items()}
             ),
-            orders=self._open_order_views(),
+            orders=kernel.open_order_views(),
             recent_orders=tuple(self._recent_orders),
             fills=self._fills_cache,
             account=self._portfolio.account_view(marks),
             risk=RiskView(
-                state=self._risk.state_name,
-                reason=self._risk.reason,
-                limits=frozen_map(self._risk.limits.as_dict()),
-                utilisation=frozen_map(self._risk.utilisation(ctx)),
+                state=risk.state_name,
+                reason=risk.reason,
+                limits=frozen_map(risk.limits.as_dict()),
+                utilisation=frozen_map(risk.utilisation(ctx)),
                 audit=self._audit_cache,
-                orders_last_second=self._risk.orders_last_second(now),
+                orders_last_second=risk.orders_last_second(now),
             ),
             stats=EngineStats(
                 venue=self.config.venue,
@@ -1412,6 +1312,142 @@ class Engine:
         }
 
 
+class _Journal(KernelSink):
+    """The live shell's sink: each kernel change is written to SQLite, then published (the
+    snapshot, subscribers and strategies, the caller's future), in that order."""
+
+    __slots__ = ("_e",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+
+    def order_denied(self, order: Order | None, event: OrderDenied) -> None:
+        e = self._e
+        if order is None:  # malformed: never became an order, nothing to journal
+            log.info("order refused: %s", event.reason)
+            e._emit(event)
+            return
+        log.info("order %s denied: %s", order.order_id, event.reason)
+        fut, e._placing = e._placing, None
+        if fut is not None:
+            e._denial_futures[len(e._denials)] = fut
+        e._denials.append((order.view(), event.reason, event.ts_ns, event))
+        if len(e._denials) >= _DENIAL_BATCH:
+            e._flush_denials()
+
+    def order_accepted(self, order: Order, event: OrderAccepted) -> None:
+        e = self._e
+        fut, e._placing = e._placing, None
+        if fut is not None:
+            e._futures[order.order_id] = fut
+        view, now = event.order, event.ts_ns
+
+        def publish() -> None:
+            e._publish_snapshot(force=True)
+            e._emit(event)
+
+        e._commit("order", lambda s: s.record_order_event(view, "accepted", "", now), publish)
+
+    def order_rested(self, order: Order) -> None:
+        e = self._e
+        pending = e._futures.pop(order.order_id, None)
+        if pending is not None:
+            e._finish(pending, OrderAccepted(order=order.view(), ts_ns=e._now()))
+
+    def order_filled(self, order: Order, fill: Fill, event: OrderFilled) -> None:
+        e = self._e
+        position = _copy_position(e._portfolio.position(fill.symbol))
+        cash = e._portfolio.cash
+        view = event.order
+        done = not order.status.is_open
+        pending = e._futures.pop(order.order_id, None) if done else None
+
+        def publish() -> None:
+            e._fills.append(fill)
+            e._fills_cache = tuple(e._fills)
+            if done:
+                e._recent_orders.append(view)
+            e._publish_snapshot(force=True)
+            e._emit(event)
+            if pending is not None:
+                e._finish(pending, event)
+
+        committed = e._commit(
+            "fill",
+            lambda s: s.record_fill(fill, view, position, cash, fill.ts_event),
+            publish,
+        )
+        if not committed and pending is not None:
+            e._finish(pending, event)
+        if committed and e._from_market:
+            # Book update received -> fill matched, persisted and published.
+            e.fill_latency_ns.append(time.perf_counter_ns() - e._event_t0)
+
+    def order_closed(self, order: Order, event: OrderCancelled | OrderRejected) -> None:
+        e = self._e
+        kind = "cancelled" if isinstance(event, OrderCancelled) else "rejected"
+        view, reason, now = event.order, event.reason, event.ts_ns
+        log.info("order %s %s: %s", order.order_id, kind, reason)
+        pending = e._futures.pop(order.order_id, None)
+
+        def publish() -> None:
+            e._recent_orders.append(view)
+            e._publish_snapshot(force=True)
+            e._emit(event)
+            if pending is not None:
+                e._finish(pending, event)
+
+        if (
+            not e._commit("order", lambda s: s.record_order_event(view, kind, reason, now), publish)
+            and pending is not None
+        ):
+            e._finish(pending, event)
+
+    def order_amended(self, order: Order, reason: str) -> None:
+        view, now = order.view(), order.ts_updated
+        self._e._persist("order", lambda s: s.record_order_event(view, "amended", reason, now))
+
+    def market_events(self, events: list[MarketEvent]) -> None:
+        e = self._e
+        for mev in events:
+            if isinstance(mev, TradeTick):
+                e._record_trade(mev)
+            else:
+                e._counters.book_updates += 1
+
+    def state_changed(self, change: TradingStateChange, event: TradingStateChanged) -> None:
+        e = self._e
+        now = event.ts_ns
+        e._save_risk_state(now)
+        e._audit(
+            now,
+            "engine",
+            "state",
+            "trading_state",
+            change.old_state,
+            change.new_state,
+            change.reason,
+        )
+        log.warning(
+            "trading state %s -> %s: %s (%d resting orders cancelled)",
+            change.old_state,
+            change.new_state,
+            change.reason,
+            event.orders_cancelled,
+        )
+
+        def publish() -> None:
+            e._publish_snapshot(force=True)
+            e._emit(event)
+
+        e._commit("trading state", lambda s: None, publish)
+
+    def risk_day(self, day: str, start_of_day_equity: Decimal | None) -> None:
+        e = self._e
+        log.info("trading day %s, start-of-day equity %s", day, start_of_day_equity)
+        e._save_risk_state(e._now())
+
+
 def _fill_no(fill_id: str) -> int:
     try:
         return int(fill_id.rsplit("-", 1)[-1])
@@ -1444,7 +1480,3 @@ def _order_from_view(v: OrderView) -> Order:
         ts_created=v.ts_created,
         ts_updated=v.ts_updated,
     )
-
-
-def marks_of(books: Mapping[str, Any]) -> dict[str, Decimal | None]:
-    return {s: b.mid() for s, b in books.items()}

@@ -116,6 +116,11 @@ class Kernel:
         self._views_map: Mapping[str, OrderView] = frozen_map({})
         self._cap_all = not risk.state.allows_increase
 
+    def set_risk(self, risk: RiskEngine) -> None:
+        """Swap in a restored risk engine (limits, trading state and day from storage)."""
+        self.risk = risk
+        self._cap_all = not risk.state.allows_increase
+
     # ------------------------------------------------------------------ ids and reads
 
     def next_order_id(self) -> str:
