@@ -637,6 +637,8 @@ class Engine:
             lags.append(max(0.0, (time.perf_counter() - t0 - _LAG_PROBE_S) * 1000.0))
 
     def _periodic(self, now: int) -> None:
+        if self._backlog and time.monotonic() - self._last_probe >= _PROBE_EVERY_S:
+            self._flush_backlog()
         if now - self._last_risk_ns >= _RISK_EVERY_NS:
             self._last_risk_ns = now
             self._kernel.check_equity(now)

@@ -223,6 +223,16 @@ class Backtest:
         days = day_index(bars.time_ms, cfg.day_start_hour)
         firsts = np.flatnonzero(np.diff(days, prepend=days[0] - 1) != 0).tolist()
         self._days = days
+        self._spans = bar_spans_ns(bars)
+        # A bar whose last point falls in the next trading day (a bar not aligned to the day)
+        # rolls the day inside it: visit it whole, and the bar after it is no new day.
+        close_ns = bars.time_ms * NS_PER_MS + self._spans - 1
+        close_days = (close_ns - cfg.day_start_hour * 3_600_000_000_000) // NS_PER_DAY
+        crossing = close_days != days
+        self._crossing = crossing.tolist()
+        prev_close = np.concatenate(([days[0] - 1], close_days[:-1]))
+        self._new_day_at_open = (days != prev_close).tolist()
+        visit = np.flatnonzero((days != prev_close) | crossing).tolist()
         self._next_open = next_open
         self._unit = float(bars.tick_size)
         first_idx = np.asarray(firsts, dtype=np.int64)
@@ -231,12 +241,11 @@ class Backtest:
         highs = np.maximum.reduceat(hi_arr, first_idx)
         self._day_low = dict(zip(day_ids.tolist(), lows.tolist(), strict=True))
         self._day_high = dict(zip(day_ids.tolist(), highs.tolist(), strict=True))
-        self._spans = bar_spans_ns(bars)
         opens, closes = bars.open.tolist(), bars.close.tolist()
         self._opens, self._closes = opens, closes
 
         si = 0  # pointer into sig (next signal not yet executed)
-        di = 0  # pointer into firsts
+        di = 0  # pointer into visit (bars where the trading day rolls)
         j = 0
         step = max(1, n // _PROGRESS_STEPS)
         next_report = step
@@ -260,10 +269,10 @@ class Backtest:
                 nxt = n
                 if si < len(sig):
                     nxt = sig[si] + 1 if next_open else sig[si]
-            while di < len(firsts) and firsts[di] < j:
+            while di < len(visit) and visit[di] < j:
                 di += 1
-            if di < len(firsts) and firsts[di] < nxt:
-                nxt = firsts[di]
+            if di < len(visit) and visit[di] < nxt:
+                nxt = visit[di]
             if self._orders and nxt > j:
                 nxt = min(nxt, self._next_touch(j))
             if nxt > j and self.position_obj.qty:
@@ -299,8 +308,9 @@ class Backtest:
         span = int(self._spans[j])
         o, c = self._opens[j], self._closes[j]
         prev = self._closes[j - 1] if j else None
-        first = j == 0 or self._days[j] != self._days[j - 1]
-        risky = self._loss_at(j)
+        first = self._new_day_at_open[j]
+        # A bar in which the day rolls between points: check the equity at every point.
+        risky = self._crossing[j] or self._loss_at(j)
         full = (
             broker.next_arrival_ns() is not None
             or risky
