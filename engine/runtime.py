@@ -1049,6 +1049,8 @@ class Engine:
                 # Nothing may trade that cannot be recorded: no new risk, no resting orders.
                 kernel.halt("storage failure: " + str(exc), now)
                 kernel.cancel_all(None, "storage failure: the order cannot be recorded", now)
+            # The snapshot says so (storage_ok False, HALTED) before any caller hears back.
+            self._publish_snapshot(force=True)
             for fut in list(self._futures.values()):
                 self._finish(fut, None)
             self._futures.clear()
