@@ -11,6 +11,7 @@ Public API::
 """
 
 from engine.config import ConfigError, EngineConfig
+from engine.live import Engine, EngineNotRunning, NotPersisted
 from engine.messages import (
     AllCancelled,
     CancelAll,
@@ -35,7 +36,6 @@ from engine.messages import (
 )
 from engine.model import Fill, Instrument, OrderSide, OrderStatus, OrderType, OrderView
 from engine.persistence import DataDirLocked, StorageError
-from engine.runtime import Engine, EngineNotRunning
 from engine.snapshot import EngineSnapshot
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "Fill",
     "HaltResetRefused",
     "Instrument",
+    "NotPersisted",
     "OrderAccepted",
     "OrderCancelled",
     "OrderDenied",
