@@ -79,7 +79,7 @@ from engine.snapshot import (
     TradeView,
 )
 from engine.strategy_host import StrategyHost
-from engine.venues.replay import BarReplayMarket
+from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
 from engine.venues.sim import SimMarket
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,8 @@ class Engine(
         self._sim: SimMarket | BarReplayMarket | None = None
         # Replay venue (config.venue == "replay"): recorded bars under a simulated clock.
         self._replay: BarReplayMarket | None = None
+        # Replay venue "replay:PATH": recorded L2 captures, the clock at their receive times.
+        self._capture: CaptureReplayMarket | None = None
         self._replay_now = 0
         self.replay_finished = threading.Event()
         self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
@@ -318,7 +320,11 @@ class Engine(
         self._publish_snapshot(force=True)
         self._tasks = [
             asyncio.create_task(
-                self._replay_loop() if self._replay is not None else self._market_loop(),
+                self._replay_loop()
+                if self._replay is not None
+                else self._capture_loop()
+                if self._capture is not None
+                else self._market_loop(),
                 name="market",
             ),
             asyncio.create_task(self._lag_probe(), name="lag-probe"),
@@ -371,4 +377,6 @@ class Engine(
 
     def _now(self) -> int:
         """Wall clock for the sim venue; the replay clock (event time) for a replay venue."""
-        return self._replay_now if self._replay is not None else time.time_ns()
+        if self._replay is not None or self._capture is not None:
+            return self._replay_now
+        return time.time_ns()

@@ -90,6 +90,55 @@ class FeedMixin(EngineState):
                 self._emit(EngineFailed(where="market", message=str(exc), ts_ns=t))
             await asyncio.sleep(0)
 
+    async def _capture_loop(self) -> None:
+        """The market loop on recorded L2 captures, at ``replay_speed`` times the recorded pace
+        (0: as fast as it goes); each message at its receive time, through the kernel."""
+        market = self._capture
+        assert market is not None
+        kernel = self._kernel
+        broker = kernel.broker
+        speed = self.config.replay_speed
+        base: tuple[int, float] | None = None  # (replay time, wall time) the pace counts from
+        while True:
+            if self._feed_paused:
+                base = None
+                await asyncio.sleep(_MARKET_STEP_S)
+                continue
+            t = market.next_time()
+            if t is None:
+                self._flush_denials()
+                self._publish_snapshot(force=True)
+                self.replay_finished.set()
+                return
+            if speed > 0:
+                if base is None:
+                    base = (t, time.monotonic())
+                delay = (t - base[0]) / _NS / speed - (time.monotonic() - base[1])
+                await asyncio.sleep(max(0.0, min(delay, 1.0)))
+                if delay > 1.0:
+                    continue  # a long quiet stretch: stay responsive to commands
+            else:
+                await asyncio.sleep(0)
+            try:
+                while (due := broker.next_arrival_ns()) is not None and due < t:
+                    self._replay_now = due
+                    kernel.advance(due)
+                    kernel.check_equity(due)
+                self._replay_now = t
+                events = market.step_until(t)
+                for ev in events:
+                    self._on_market_event(ev)
+                    kernel.on_market(ev)
+                kernel.advance(t)
+                if self._strategy_hosts:
+                    self._run_strategies()
+                self._flush_denials()
+                self._periodic(t)
+                self._publish_snapshot()
+            except Exception as exc:
+                log.exception("capture replay step failed")
+                self._emit(EngineFailed(where="market", message=str(exc), ts_ns=t))
+
     async def _market_loop(self) -> None:
         sim = self._sim
         assert isinstance(sim, SimMarket)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from engine.candles import CandleSeries
+from engine.config import replay_path
 from engine.core import Kernel
 from engine.live.state import (
     EngineState,
@@ -20,7 +22,7 @@ from engine.risk import RiskEngine
 from engine.snapshot import (
     frozen_map,
 )
-from engine.venues.replay import BarReplayMarket
+from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
 from engine.venues.sim import SimMarket, calibrate, default_params
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,10 @@ class RestoreMixin(EngineState):
 
         if cfg.venue == "replay":
             self._setup_replay_venue(restored)
+            return
+        capture = replay_path(cfg.venue)
+        if capture is not None:
+            self._setup_capture_venue(restored, capture)
             return
         params = None
         if cfg.market_data_dir is not None:
@@ -134,6 +140,24 @@ class RestoreMixin(EngineState):
         self._trades_cache[inst.symbol] = ()
         self._kernel.last_book_ns[inst.symbol] = now
         self._feed_paused = True
+        self._finish_setup(restored, now)
+
+    def _setup_capture_venue(self, restored: Any, path: Path) -> None:
+        """Recorded L2 captures as the venue: the book rebuilt by Binance's snapshot +
+        update-id procedure (``CaptureReplayMarket``), played at ``config.replay_speed``; the
+        clock is the messages' receive time, candles are built from the recorded trades."""
+        cfg = self.config
+        symbol = cfg.symbols[0]
+        inst = self.instruments[symbol]
+        market = self._capture = CaptureReplayMarket([path], inst)
+        first = market.next_time()
+        now = self._replay_now = first if first is not None else 0
+        self._started_ns = now
+        self._build_kernel(market.books, restored, consume=False)
+        self._candles[symbol] = CandleSeries(inst, cfg.candle_seconds)
+        self._trades[symbol] = deque(maxlen=200)
+        self._trades_cache[symbol] = ()
+        self._kernel.last_book_ns[symbol] = now
         self._finish_setup(restored, now)
 
     def _restore_risk(self, now: int) -> None:

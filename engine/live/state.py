@@ -33,7 +33,7 @@ from engine.snapshot import (
     TradeView,
 )
 from engine.strategy_host import StrategyHost
-from engine.venues.replay import BarReplayMarket
+from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
 from engine.venues.sim import SimMarket
 
 _NS = 1_000_000_000
@@ -90,6 +90,7 @@ class EngineState:
     _store: Store | None
     _sim: SimMarket | BarReplayMarket | None
     _replay: BarReplayMarket | None
+    _capture: CaptureReplayMarket | None
     _replay_now: int
     replay_finished: threading.Event
     _portfolio: Portfolio
