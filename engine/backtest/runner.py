@@ -1,4 +1,4 @@
-"""The event-driven bar backtester: strategy -> RiskEngine -> PaperBroker -> Portfolio.
+"""The event-driven bar backtester: strategy -> kernel (risk gate, paper broker, portfolio).
 
 Clock and events
 ----------------
@@ -14,13 +14,15 @@ paper-trading path; ``tests/test_backtest_parity.py`` checks both give the same 
 
 What makes it fast
 ------------------
-The broker, risk engine and portfolio are the live objects, so each order costs what it costs
-live. What is skipped is the work on bars where nothing can happen: the strategy lists the bars
-where it may act (``signal_bars``), resting orders can only fill on a bar whose low/high reaches
-them (found with a vectorised search), and the daily-loss check between events is vectorised
-too (equity only changes with price while the position is constant). A bar is visited only if
-one of these says so, or it is the first bar of a trading day (the risk engine rolls its day
-there, as it does live). The equity curve is rebuilt afterwards from the fills, vectorised.
+Every order goes through the kernel (``engine.core``), the order path live trading and the
+replay session use: validation, the risk gate, the paper broker, the portfolio, the day roll
+with its daily-loss lift. What is skipped is the work on bars where nothing can happen: the
+strategy lists the bars where it may act (``signal_bars``), resting orders can only fill on a
+bar whose low/high reaches them (found with a vectorised search), and the daily-loss check
+between events is vectorised too (equity only changes with price while the position is
+constant). A bar is visited only if one of these says so, or the trading day rolls in it (at
+its open, or inside a bar not aligned to the day); there the kernel rolls the day as it does
+live. The equity curve is rebuilt afterwards from the fills, vectorised.
 """
 
 from __future__ import annotations

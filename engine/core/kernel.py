@@ -5,7 +5,7 @@ validate -> risk gate -> accept -> execution venue (the paper broker) -> portfol
 One ``Kernel`` owns the open orders, the order and fill ids, the portfolio, the risk engine's
 trading state and the broker; it reads time from a clock and reports every change to its sink
 (``engine.core.sink``), which journals and publishes (live) or records (backtest). It is
-synchronous: no asyncio, no threads, no Qt. The live shell (``engine.runtime``), the bar
+synchronous: no asyncio, no threads, no Qt. The live shell (``engine.live``), the bar
 backtester (``engine.backtest.runner``) and the replay session (``engine.venues.replay``) drive
 it; they differ in where market data and time come from, not in what an order meets.
 

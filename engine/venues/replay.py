@@ -13,15 +13,12 @@ only those beyond it (``through``: size 0).
 ``CaptureReplayMarket`` does the same for Binance websocket captures (trades and L2 diffs):
 the recorded book itself, with real level updates and trades.
 
-``ReplaySession`` is the live engine path with a simulated clock, step for step as
-``engine.runtime.Engine`` does it: commands go through ``validate_order``, become an ``Order``,
-pass ``RiskEngine.check_order`` with a ``RiskContext`` of the moment, are accepted and counted,
-and go to the ``PaperBroker``; every market event is handed to ``broker.on_market`` after the
-venue applied it, pending orders are advanced, fills move the ``Portfolio`` and the risk engine
-sees the equity after every event and every fill. The runtime itself is bound to the wall clock
-and the embedded simulator, hence this copy of its sequence; the backtester
-(``engine.backtest.runner``) takes shortcuts, and ``tests/test_backtest_parity.py`` checks that
-both give identical fills.
+``ReplaySession`` is paper trading on either venue through the kernel (``engine.core``), the
+same order path the live engine and the backtester drive, under a simulated clock: every market
+event goes to the broker after the venue applied it, pending orders are advanced, and the
+kernel checks the equity (the day roll, the daily-loss halt and its lift) after every step and
+every fill. ``tests/test_backtest_parity.py`` checks that it and the backtester (which skips
+quiet bars) give identical fills, denials and trading-state changes.
 """
 
 from __future__ import annotations
