@@ -379,3 +379,52 @@ def test_a_panic_behind_10000_queued_orders_runs_before_them(
     assert all(isinstance(r, OrderDenied) for r in results)
     assert {r.limit for r in results} == {"trading_state"}
     assert report.orders_cancelled == 1  # the gate order, resting when the panic came
+
+
+def test_reset_halt_needs_confirm_to_be_true(engine: tuple[Engine, _Events]) -> None:
+    eng, _ = engine
+    eng.submit(PanicClose()).result(DEADLINE)
+    assert eng.snapshot().risk.state == "HALTED"
+    for confirm in ("false", "no", "0", [0], 1, "true"):
+        refused = eng.submit(ResetHalt(confirm=confirm)).result(30)  # type: ignore[arg-type]
+        assert isinstance(refused, HaltResetRefused), (confirm, refused)
+        assert eng.snapshot().risk.state == "HALTED"
+    lifted = eng.submit(ResetHalt(confirm=True)).result(30)
+    assert isinstance(lifted, TradingStateChanged), lifted
+    assert lifted.state == "ACTIVE"
+
+
+def test_throttle_denials_are_journaled_in_batches(
+    engine: tuple[Engine, _Events], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng, events = engine
+    writes: list[str] = []
+    original = Store._write
+
+    @contextlib.contextmanager
+    def counting(self: Store, what: str) -> Iterator[Any]:
+        writes.append(what)
+        with original(self, what) as db:
+            yield db
+
+    monkeypatch.setattr(Store, "_write", counting)
+    price = _px(_mid(eng) * Decimal("0.98"))
+    futures = [
+        eng.submit(_limit("buy", Decimal("0.001"), price, client_id=f"b{i}")) for i in range(2_000)
+    ]
+    results = [f.result(DEADLINE) for f in futures]
+    denied = [r for r in results if isinstance(r, OrderDenied)]
+    throttled = [r for r in denied if r.limit == "max_orders_per_second"]
+    assert len(throttled) >= 1_000  # 10 orders/s: nearly all of the burst
+    # every denial was answered and published, but written a batch at a time
+    published = {e.client_id for e in events.of(OrderDenied)}
+    assert {r.client_id for r in denied} <= published
+    denial_writes = [w for w in writes if w.endswith("order events")]
+    assert sum(int(w.split()[0]) for w in denial_writes) == len(denied)
+    assert len(denial_writes) <= len(denied) // 10
+    store_state = Store.open(eng.config.data_dir, lock=False)
+    try:
+        recent = store_state.load_state().recent_orders
+    finally:
+        store_state.close()
+    assert any(o.client_id == denied[-1].client_id for o in recent)
