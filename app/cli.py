@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.config import DEFAULT_SYMBOLS, KNOWN_VENUES, default_data_dir
+from engine.config import DEFAULT_SYMBOLS, default_data_dir
+from engine.venues.registry import VENUES, UnknownVenue
+
+
+def _venue(text: str) -> str:
+    try:
+        VENUES.parse(text)
+    except UnknownVenue as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +24,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"where the database and settings live (default: {default_data_dir()})",
     )
-    parser.add_argument("--venue", default="sim", choices=KNOWN_VENUES, help="market venue")
+    parser.add_argument(
+        "--venue",
+        default="sim",
+        type=_venue,
+        metavar="VENUE",
+        help=f"market venue (default: sim). Registered: {VENUES.help_text()}",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay venues: times real time, 0 = as fast as possible (default: 1.0)",
+    )
     parser.add_argument(
         "--symbols",
         default=",".join(DEFAULT_SYMBOLS),

@@ -26,6 +26,7 @@ def _config(args) -> EngineConfig:  # type: ignore[no-untyped-def]
         "symbols": tuple(s.strip() for s in args.symbols.split(",") if s.strip()),
         "seed": args.seed,
         "sim_rate": args.sim_rate,
+        "replay_speed": args.speed,
     }
     if args.data_dir is not None:
         kwargs["data_dir"] = Path(args.data_dir)

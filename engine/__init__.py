@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.config import ConfigError, EngineConfig
+    from engine.live import Engine, EngineNotRunning, NotPersisted
     from engine.messages import (
         AllCancelled,
         CancelAll,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     )
     from engine.model import Fill, Instrument, OrderSide, OrderStatus, OrderType, OrderView
     from engine.persistence import DataDirLocked, StorageError
-    from engine.runtime import Engine, EngineNotRunning
     from engine.snapshot import EngineSnapshot
 
 _EXPORTS: dict[str, str] = {
@@ -54,10 +54,11 @@ _EXPORTS: dict[str, str] = {
     "CancelRejected": "engine.messages",
     "ConfigError": "engine.config",
     "DataDirLocked": "engine.persistence",
-    "Engine": "engine.runtime",
+    "Engine": "engine.live",
     "EngineConfig": "engine.config",
     "EngineFailed": "engine.messages",
-    "EngineNotRunning": "engine.runtime",
+    "EngineNotRunning": "engine.live",
+    "NotPersisted": "engine.live",
     "EngineSnapshot": "engine.snapshot",
     "Fill": "engine.model",
     "HaltResetRefused": "engine.messages",
@@ -98,6 +99,7 @@ __all__ = [
     "Fill",
     "HaltResetRefused",
     "Instrument",
+    "NotPersisted",
     "OrderAccepted",
     "OrderCancelled",
     "OrderDenied",

@@ -11,12 +11,13 @@ import platformdirs
 
 from engine.model.instrument import DEFAULT_INSTRUMENTS
 from engine.model.money import parse_decimal
+from engine.venues.registry import VENUES, UnknownVenue
 
 if TYPE_CHECKING:
     from engine.backtest.data import Bars
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
-KNOWN_VENUES: tuple[str, ...] = ("sim",)
+KNOWN_VENUES: tuple[str, ...] = VENUES.names()  # the registry is the list (``--venue``)
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,21 @@ def default_market_data_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def capture_symbol(path: Path) -> str | None:
+    """The instrument of a capture file, from its name (``..._btcusdt_...`` -> BTC/USDT)."""
+    name = path.name.lower()
+    for symbol in DEFAULT_INSTRUMENTS:
+        if f"_{symbol.replace('/', '').lower()}_" in name:
+            return symbol
+    return None
+
+
+def replay_path(venue: str) -> Path | None:
+    """The capture path of a ``replay:PATH`` venue (``None`` for any other venue)."""
+    name, sep, arg = venue.partition(":")
+    return Path(arg).expanduser() if name == "replay" and sep and arg else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +77,9 @@ class EngineConfig:
     # (deterministic paper trading; the strategy-parity tests use it). Not a user-facing venue.
     replay_bars: Bars | None = None
     replay_slippage: str = "none"
+    # venue="replay:PATH": recorded L2 captures at PATH, played at this many times real time
+    # (0: as fast as possible).
+    replay_speed: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -68,13 +87,29 @@ class EngineConfig:
             object.__setattr__(self, "symbols", tuple(s.strip() for s in self.symbols.split(",")))
         else:
             object.__setattr__(self, "symbols", tuple(self.symbols))
-        if self.venue == "replay":
+        try:
+            info, arg = VENUES.parse(self.venue, require_argument=False)
+        except UnknownVenue as exc:
+            raise ConfigError(str(exc)) from None
+        if info.name == "replay" and arg is None:
             if self.replay_bars is None:
-                raise ConfigError("venue 'replay' needs replay_bars")
+                raise ConfigError("venue 'replay' needs replay_bars (or write replay:PATH)")
             if self.symbols != (self.replay_bars.symbol,):
                 object.__setattr__(self, "symbols", (self.replay_bars.symbol,))
-        elif self.venue not in KNOWN_VENUES:
-            raise ConfigError(f"venue {self.venue!r} is not available (known: {KNOWN_VENUES})")
+        elif info.name == "replay":
+            assert arg is not None
+            path = Path(arg).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"venue {self.venue!r}: no capture file at {path}")
+            symbol = capture_symbol(path)
+            if symbol is None:
+                raise ConfigError(
+                    f"venue {self.venue!r}: no known symbol in the file name "
+                    f"(known: {', '.join(DEFAULT_INSTRUMENTS)})"
+                )
+            object.__setattr__(self, "symbols", (symbol,))
+            if isinstance(self.replay_speed, bool) or not (0 <= self.replay_speed <= 10_000):
+                raise ConfigError(f"replay_speed must be in [0, 10000], got {self.replay_speed}")
         if not self.symbols:
             raise ConfigError("at least one symbol is needed")
         unknown = [s for s in self.symbols if s not in DEFAULT_INSTRUMENTS]

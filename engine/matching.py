@@ -105,6 +105,12 @@ class BrokerRejected:
 
 BrokerEvent = BrokerFill | BrokerRested | BrokerCancelled | BrokerRejected
 
+# ``fill_cap(order, pending)``: the most ``order`` may fill right now (``None``: no cap), given
+# the signed base quantity ``pending`` of this call's fills on its symbol that the caller has not
+# applied to its position yet. The kernel uses it so a reduce-only order (and, while trading is
+# halted, every order) never opens or flips a position, however fills are batched.
+FillCap = Callable[[Order, Decimal], Decimal | None]
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerResult:
@@ -192,8 +198,10 @@ class PaperBroker:
         books: Mapping[str, OrderBook],
         config: BrokerConfig,
         next_fill_id: Callable[[], str],
+        fill_cap: FillCap | None = None,
     ) -> None:
         self._books = books
+        self._fill_cap = fill_cap
         self._config = config
         self._consume = config.consume_liquidity
         self._next_fill_id = next_fill_id
@@ -381,13 +389,12 @@ class PaperBroker:
                 level = side.levels[level_price]
                 at_level = 0
                 for w in list(level.orders):
-                    take = min(available - taken, w.lots)
-                    self._fill_maker(w, take, level_price, ts, out)
+                    take = self._fill_maker(w, min(available - taken, w.lots), level_price, ts, out)
                     taken += take
                     at_level += take
                     if taken == available:
                         break
-                if self._consume:
+                if self._consume and at_level:
                     tick = TradeTick(
                         ev.symbol, level_price, at_level, side.side.opposite, self._trade_id(), ts
                     )
@@ -413,6 +420,15 @@ class PaperBroker:
         if order.post_only and self._would_take(w):
             del self._open[order.order_id]
             self._reject(order, now_ns, "post-only order would take liquidity", out)
+            return
+        capped = self._cap_lots(w, out)
+        if capped is not None and capped < w.lots:
+            if capped:
+                taken = book.walk(w.side, capped, w.limit)
+                if taken:
+                    self._fill_taker(w, taken, now_ns, out)
+            del self._open[order.order_id]  # capped below its size: the rest cannot fill
+            self._cancel_capped(w, now_ns, out)
             return
         taken = book.walk(w.side, w.lots, w.limit)
         if taken:
@@ -474,8 +490,58 @@ class PaperBroker:
 
     def _fill_maker(
         self, w: _Working, lots: int, price: int, now_ns: int, out: BrokerResult
-    ) -> None:
+    ) -> int:
+        """Fill a resting order (at most its cap); returns the lots filled."""
+        capped = self._cap_lots(w, out)
+        if capped is not None and capped < lots:
+            if capped:
+                self._fill(w, capped, price * capped, 1, Liquidity.MAKER, now_ns, out)
+            if w.lots and self._open.get(w.order.order_id) is w:
+                del self._open[w.order.order_id]
+                self._unrest(w)
+                self._cancel_capped(w, now_ns, out)
+            return capped
         self._fill(w, lots, price * lots, 1, Liquidity.MAKER, now_ns, out)
+        return lots
+
+    def _cap_lots(self, w: _Working, out: BrokerResult) -> int | None:
+        cap = self._fill_cap
+        if cap is None:
+            return None
+        symbol = w.order.symbol
+        pending = ZERO
+        for ev in out.events:
+            if isinstance(ev, BrokerFill) and ev.fill.symbol == symbol:
+                pending += ev.fill.qty * ev.fill.side.sign
+        qty = cap(w.order, pending)
+        if qty is None:
+            return None
+        return max(0, w.book.instrument.qty_to_lots(qty))
+
+    def _cancel_capped(self, w: _Working, now_ns: int, out: BrokerResult) -> None:
+        order = w.order
+        reason = (
+            f"reduce-only: position closed, remainder {_fmt(order.remaining_qty)} cancelled"
+            if order.reduce_only
+            else f"trading halted: remainder {_fmt(order.remaining_qty)} would add risk"
+        )
+        order.transition(OrderStatus.CANCELLED, now_ns, reason)
+        out.events.append(BrokerCancelled(order, reason))
+
+    def shrink(self, order_id: str, qty: Decimal, now_ns: int) -> Order | None:
+        """Cut a working order's remainder to ``qty`` (> 0, less than it has); ``None`` if the
+        broker does not hold it. Its queue position is kept."""
+        w = self._open.get(order_id)
+        if w is None:
+            return None
+        lots = w.book.instrument.qty_to_lots(qty)
+        if not 0 < lots < w.lots:
+            raise ValueError(f"order {order_id}: cannot shrink {w.lots} lots to {lots}")
+        order = w.order
+        order.qty = order.filled_qty + w.book.instrument.lots_to_qty(lots)
+        order.ts_updated = now_ns
+        w.lots = lots
+        return order
 
     def _fill(
         self,

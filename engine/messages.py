@@ -272,6 +272,8 @@ class TradingStateChanged:
     state: str
     reason: str
     ts_ns: int
+    # resting orders that would have added risk, cancelled by this halt (0 for other changes)
+    orders_cancelled: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""The event-driven bar backtester: strategy -> RiskEngine -> PaperBroker -> Portfolio.
+"""The event-driven bar backtester: strategy -> kernel (risk gate, paper broker, portfolio).
 
 Clock and events
 ----------------
@@ -14,13 +14,15 @@ paper-trading path; ``tests/test_backtest_parity.py`` checks both give the same 
 
 What makes it fast
 ------------------
-The broker, risk engine and portfolio are the live objects, so each order costs what it costs
-live. What is skipped is the work on bars where nothing can happen: the strategy lists the bars
-where it may act (``signal_bars``), resting orders can only fill on a bar whose low/high reaches
-them (found with a vectorised search), and the daily-loss check between events is vectorised
-too (equity only changes with price while the position is constant). A bar is visited only if
-one of these says so, or it is the first bar of a trading day (the risk engine rolls its day
-there, as it does live). The equity curve is rebuilt afterwards from the fills, vectorised.
+Every order goes through the kernel (``engine.core``), the order path live trading and the
+replay session use: validation, the risk gate, the paper broker, the portfolio, the day roll
+with its daily-loss lift. What is skipped is the work on bars where nothing can happen: the
+strategy lists the bars where it may act (``signal_bars``), resting orders can only fill on a
+bar whose low/high reaches them (found with a vectorised search), and the daily-loss check
+between events is vectorised too (equity only changes with price while the position is
+constant). A bar is visited only if one of these says so, or the trading day rolls in it (at
+its open, or inside a bar not aligned to the day); there the kernel rolls the day as it does
+live. The equity curve is rebuilt afterwards from the fills, vectorised.
 """
 
 from __future__ import annotations
@@ -38,34 +40,25 @@ from engine.backtest.config import BacktestConfig
 from engine.backtest.data import Bars, DataReport
 from engine.backtest.slippage import Levels
 from engine.book import OrderBook
-from engine.matching import (
-    BrokerCancelled,
-    BrokerConfig,
-    BrokerFill,
-    BrokerRejected,
-    BrokerResult,
-    FeeSchedule,
-    PaperBroker,
-)
+from engine.core import Kernel, KernelContext, KernelSink
+from engine.matching import BrokerConfig, FeeSchedule
 from engine.messages import (
     CancelOrder,
-    CancelRejected,
-    OrderAccepted,
     OrderCancelled,
     OrderDenied,
     OrderFilled,
     OrderRejected,
     SubmitOrder,
+    TradingStateChanged,
 )
 from engine.model.fill import Fill
 from engine.model.instrument import Instrument
 from engine.model.market import BookSide, TradeTick
 from engine.model.money import ZERO
-from engine.model.orders import Order, OrderSide, OrderStatus, OrderType, OrderView
+from engine.model.orders import Order, OrderSide, OrderType, OrderView
 from engine.portfolio import Portfolio
-from engine.risk import RiskContext, RiskEngine, RiskLimits, TradingStateChange
+from engine.risk import RiskEngine, RiskLimits, TradingStateChange
 from engine.strategy.base import CancelResult, Strategy, SubmitResult
-from engine.validation import Invalid, validate_order
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -151,14 +144,8 @@ class Backtest:
         self.book = OrderBook(inst)
         self._fees = FeeSchedule(maker=config.maker_fee, taker=config.taker_fee)
         self.latency_ns = config.latency_ns(bars.interval_ms)
-        self.broker = PaperBroker(
-            {inst.symbol: self.book},
-            BrokerConfig(fees=self._fees, latency_ns=self.latency_ns, consume_liquidity=False),
-            self._next_fill_id,
-        )
         limits = config.risk_limits()
         assert isinstance(limits, RiskLimits)
-        self.risk = RiskEngine(limits, day_start_hour=config.day_start_hour)
         self.portfolio = Portfolio.new(config.cash, [inst.symbol], currency=inst.quote)
         self.position_obj = self.portfolio.position(inst.symbol)
         self.model = config.slippage_model()
@@ -174,9 +161,23 @@ class Backtest:
         )
         self.now = int(bars.time_ms[0]) * NS_PER_MS
         self.j = 0
-        self._orders: dict[str, Order] = {}
-        self._order_seq = 0
-        self._fill_seq = 0
+        self._marks: dict[str, Decimal | None] = {inst.symbol: None}
+        self.kernel = Kernel(
+            instruments=self.instruments,
+            books={inst.symbol: self.book},
+            broker=BrokerConfig(
+                fees=self._fees, latency_ns=self.latency_ns, consume_liquidity=False
+            ),
+            risk=RiskEngine(limits, day_start_hour=config.day_start_hour),
+            portfolio=self.portfolio,
+            clock=self._clock,
+            sink=_Recorder(self),
+            marks=self._get_marks,
+        )
+        self.kernel.before_book_read = self._sync_book
+        self.broker = self.kernel.broker
+        self.risk = self.kernel.risk
+        self._orders = self.kernel.orders
         self._trade_seq = 0
         self._book_seq = 0
         self._bids: Levels = []  # levels written to the book
@@ -185,9 +186,8 @@ class Backtest:
         self._book_dirty = False
         self._book_t = 0
         self._tick = inst.tick_size
-        self._positions: dict[str, Decimal] = {inst.symbol: ZERO}
-        self._marks: dict[str, Decimal | None] = {inst.symbol: None}
-        self._last_book: dict[str, int] = {inst.symbol: 0}
+        self._last_book = self.kernel.last_book_ns
+        self._last_book[inst.symbol] = 0
         self._resting_dirty = True
         self._buy_max: int | None = None
         self._sell_min: int | None = None
@@ -196,17 +196,13 @@ class Backtest:
         self._rec_bar: list[int] = []
         self._rec_cash: list[float] = []
         self._rec_qty: list[float] = []
-        self.ctx = _Context(self)
+        self.ctx = KernelContext(self.kernel, inst, self._fees)
 
-    # ------------------------------------------------------------------ ids
+    def _clock(self) -> int:
+        return self.now
 
-    def _next_fill_id(self) -> str:
-        self._fill_seq += 1
-        return f"F-{self._fill_seq:06d}"
-
-    def _next_order_id(self) -> str:
-        self._order_seq += 1
-        return f"O-{self._order_seq:06d}"
+    def _get_marks(self) -> dict[str, Decimal | None]:
+        return self._marks
 
     # ------------------------------------------------------------------ the run
 
@@ -229,6 +225,16 @@ class Backtest:
         days = day_index(bars.time_ms, cfg.day_start_hour)
         firsts = np.flatnonzero(np.diff(days, prepend=days[0] - 1) != 0).tolist()
         self._days = days
+        self._spans = bar_spans_ns(bars)
+        # A bar whose last point falls in the next trading day (a bar not aligned to the day)
+        # rolls the day inside it: visit it whole, and the bar after it is no new day.
+        close_ns = bars.time_ms * NS_PER_MS + self._spans - 1
+        close_days = (close_ns - cfg.day_start_hour * 3_600_000_000_000) // NS_PER_DAY
+        crossing = close_days != days
+        self._crossing = crossing.tolist()
+        prev_close = np.concatenate(([days[0] - 1], close_days[:-1]))
+        self._new_day_at_open = (days != prev_close).tolist()
+        visit = np.flatnonzero((days != prev_close) | crossing).tolist()
         self._next_open = next_open
         self._unit = float(bars.tick_size)
         first_idx = np.asarray(firsts, dtype=np.int64)
@@ -237,12 +243,11 @@ class Backtest:
         highs = np.maximum.reduceat(hi_arr, first_idx)
         self._day_low = dict(zip(day_ids.tolist(), lows.tolist(), strict=True))
         self._day_high = dict(zip(day_ids.tolist(), highs.tolist(), strict=True))
-        self._spans = bar_spans_ns(bars)
         opens, closes = bars.open.tolist(), bars.close.tolist()
         self._opens, self._closes = opens, closes
 
         si = 0  # pointer into sig (next signal not yet executed)
-        di = 0  # pointer into firsts
+        di = 0  # pointer into visit (bars where the trading day rolls)
         j = 0
         step = max(1, n // _PROGRESS_STEPS)
         next_report = step
@@ -266,10 +271,10 @@ class Backtest:
                 nxt = n
                 if si < len(sig):
                     nxt = sig[si] + 1 if next_open else sig[si]
-            while di < len(firsts) and firsts[di] < j:
+            while di < len(visit) and visit[di] < j:
                 di += 1
-            if di < len(firsts) and firsts[di] < nxt:
-                nxt = firsts[di]
+            if di < len(visit) and visit[di] < nxt:
+                nxt = visit[di]
             if self._orders and nxt > j:
                 nxt = min(nxt, self._next_touch(j))
             if nxt > j and self.position_obj.qty:
@@ -305,32 +310,46 @@ class Backtest:
         span = int(self._spans[j])
         o, c = self._opens[j], self._closes[j]
         prev = self._closes[j - 1] if j else None
-        first = j == 0 or self._days[j] != self._days[j - 1]
-        risky = self._loss_at(j)
+        first = self._new_day_at_open[j]
+        # A bar in which the day rolls between points: check the equity at every point.
+        risky = self._crossing[j] or self._loss_at(j)
         full = (
             broker.next_arrival_ns() is not None
             or risky
             or (bool(self._orders) and self._touches(j))
         )
         count = 0
+        pos = self.position_obj
+        held = pos.qty
         if self._next_open or full or first:
             self._point(t0, o, prev, check_equity=first or risky)
             count += 1
             if decide_open:
                 strategy.on_bar(self.ctx, j - 1)
             prev = o
+            # The day rolled (a new baseline) or a fill changed the position: look again.
+            if not risky and (first or pos.qty != held):
+                risky, held = self._loss_at(j), pos.qty
             full = (
                 full
+                or risky
                 or broker.next_arrival_ns() is not None
                 or (bool(self._orders) and self._touches(j))
             )
         if full:
+            # A fill inside the bar changes what the rest of the bar can lose: look again.
+            if not risky and pos.qty != held:
+                risky, held = self._loss_at(j), pos.qty
             lo, hi = int(self._low[j]), int(self._high[j])
             x1, x2 = (lo, hi) if c >= o else (hi, lo)
             self._point(t0 + span // 3, x1, prev, check_equity=risky)
+            if not risky and pos.qty != held:
+                risky, held = self._loss_at(j), pos.qty
             self._point(t0 + 2 * span // 3, x2, x1, check_equity=risky)
             prev = x2
             count += 2
+        if not risky and pos.qty != held:
+            risky = self._loss_at(j)
         if full or decide_close:
             self._point(t0 + span - 1, c, prev if full else None, check_equity=risky)
             count += 1
@@ -345,12 +364,13 @@ class Backtest:
         most points only need the mid, which comes from the model's levels directly.
         """
         broker = self.broker
+        kernel = self.kernel
         pending = broker.next_arrival_ns() is not None
         if pending:  # orders arriving before this point meet the book of the last one
             self._sync_book()
             while (due := broker.next_arrival_ns()) is not None and due < t:
                 self.now = due
-                self._handle(broker.advance(due))
+                kernel.handle(broker.advance(due))
         bids, asks = self.model.book_at(p, self.j)
         self._want = (bids, asks)
         self._book_dirty = True
@@ -364,10 +384,10 @@ class Backtest:
             side = OrderSide.SELL if p < prev else OrderSide.BUY
             tick = TradeTick(sym, p, self.print_size, side, self._trade_seq, t)
             self._sync_book()
-            self._handle(broker.on_market(tick))
+            kernel.handle(broker.on_market(tick))
         if pending:
             self._sync_book()
-            self._handle(broker.advance(t))
+            kernel.handle(broker.advance(t))
         if check_equity:
             self._check_equity()
 
@@ -490,126 +510,14 @@ class Backtest:
 
     # ------------------------------------------------------------------ orders
 
-    def _risk_context(self) -> RiskContext:
-        self._positions[self.symbol] = self.position_obj.qty
-        return RiskContext(
-            equity=self.portfolio.equity(self._marks),
-            start_of_day_equity=self.portfolio.start_of_day_equity,
-            positions=self._positions,
-            marks=self._marks,
-            open_orders=[o.view() for o in self._orders.values()],
-            last_book_ns=self._last_book,
-            now_ns=self.now,
-            instruments=self.instruments,
-        )
-
     def _check_equity(self) -> None:
-        change = self.risk.on_equity(self._risk_context())
-        if change is not None:
-            self._state_changed(change)
-
-    def _state_changed(self, change: TradingStateChange) -> None:
-        self.portfolio.start_of_day_equity = self.risk.start_of_day_equity or ZERO
-        self.record.state_changes.append(
-            StateChange(self.now, change.new_state.value, change.reason)
-        )
+        self.kernel.check_equity(self.now, self._marks)
 
     def submit(self, cmd: SubmitOrder) -> SubmitResult:
-        now = self.now
-        checked = validate_order(cmd, self.instruments, self._marks.get(self.symbol))
-        if isinstance(checked, Invalid):
-            denied = checked.denied(cmd, now)
-            self.record.denials.append(denied)
-            return denied
-        order = checked.new_order(cmd, self._next_order_id(), now)
-        denial = self.risk.check_order(order, self._risk_context())
-        if denial is not None:
-            order.transition(OrderStatus.DENIED, now, denial.reason)
-            denied = OrderDenied(
-                order_id=order.order_id,
-                client_id=order.client_id,
-                symbol=order.symbol,
-                reason=denial.reason,
-                limit=denial.limit,
-                value=denial.value,
-                command=cmd,
-                ts_ns=now,
-            )
-            self.record.denials.append(denied)
-            return denied
-        order.transition(OrderStatus.ACCEPTED, now)
-        self.risk.record_submitted(now)
-        self._orders[order.order_id] = order
-        self._resting_dirty = True
-        self._sync_book()
-        settled = self._handle(self.broker.submit(order, now), order)
-        if settled is not None:
-            return settled
-        return OrderAccepted(order=order.view(), ts_ns=now)
+        return self.kernel.submit(cmd, self.now)
 
     def cancel(self, cmd: CancelOrder) -> CancelResult:
-        now = self.now
-        self._sync_book()
-        order = self.broker.cancel(cmd.order_id, now) if cmd.order_id in self._orders else None
-        if order is None:
-            return CancelRejected(
-                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
-            )
-        if order.status is not OrderStatus.CANCELLED:
-            order.transition(OrderStatus.CANCELLED, now, "cancelled by strategy")
-        self._orders.pop(order.order_id, None)
-        self._resting_dirty = True
-        event = OrderCancelled(order=order.view(), reason="cancelled by strategy", ts_ns=now)
-        self.record.cancels.append(event)
-        return event
-
-    def _handle(
-        self, result: BrokerResult, submitted: Order | None = None
-    ) -> OrderFilled | OrderCancelled | OrderRejected | None:
-        """Apply broker events; returns the event that settled ``submitted`` if one did."""
-        settled: OrderFilled | OrderCancelled | OrderRejected | None = None
-        for ev in result.events:
-            if isinstance(ev, BrokerFill):
-                filled = self._on_fill(ev.order, ev.fill)
-                if ev.order is submitted and not ev.order.status.is_open:
-                    settled = filled
-            elif isinstance(ev, BrokerCancelled | BrokerRejected):
-                closed = self._on_closed(ev.order, ev.reason, isinstance(ev, BrokerCancelled))
-                if ev.order is submitted:
-                    settled = closed
-                else:
-                    self.strategy.on_order(self.ctx, closed)
-        return settled
-
-    def _on_fill(self, order: Order, fill: Fill) -> OrderFilled:
-        self.portfolio.apply_fill(fill)
-        rec = self.record
-        rec.fills.append(fill)
-        rec.fill_bars.append(self.j)
-        self._rec_bar.append(self.j)
-        self._rec_cash.append(float(self.portfolio.cash))
-        self._rec_qty.append(float(self.position_obj.qty))
-        if not order.status.is_open:
-            self._orders.pop(order.order_id, None)
-            self._resting_dirty = True
-        event = OrderFilled(order=order.view(), fill=fill, ts_ns=fill.ts_event)
-        self.strategy.on_fill(self.ctx, fill)
-        self._check_equity()
-        return event
-
-    def _on_closed(
-        self, order: Order, reason: str, cancelled: bool
-    ) -> OrderCancelled | OrderRejected:
-        self._orders.pop(order.order_id, None)
-        self._resting_dirty = True
-        view = order.view()
-        if cancelled:
-            c = OrderCancelled(order=view, reason=reason, ts_ns=self.now)
-            self.record.cancels.append(c)
-            return c
-        r = OrderRejected(order=view, reason=reason, ts_ns=self.now)
-        self.record.rejections.append(r)
-        return r
+        return self.ctx.cancel(cmd)
 
     # ------------------------------------------------------------------ results
 
@@ -632,45 +540,46 @@ class Backtest:
         return rec
 
 
-class _Context:
-    """The strategy's view of the backtest (``engine.strategy.base.StrategyContext``)."""
+class _Recorder(KernelSink):
+    """The backtester's sink: the run record, the equity-curve samples, strategy callbacks."""
 
     __slots__ = ("_bt",)
 
     def __init__(self, bt: Backtest) -> None:
         self._bt = bt
 
-    @property
-    def now_ns(self) -> int:
-        return self._bt.now
+    def order_denied(self, order: Order | None, event: OrderDenied) -> None:
+        self._bt.record.denials.append(event)
 
-    @property
-    def instrument(self) -> Instrument:
-        return self._bt.instrument
+    def order_accepted(self, order: Order, event: object) -> None:
+        self._bt._resting_dirty = True
 
-    @property
-    def fees(self) -> FeeSchedule:
-        return self._bt._fees
+    def order_amended(self, order: Order, reason: str) -> None:
+        self._bt._resting_dirty = True
 
-    def submit(self, cmd: SubmitOrder) -> SubmitResult:
-        return self._bt.submit(cmd)
+    def order_filled(self, order: Order, fill: Fill, event: OrderFilled) -> None:
+        bt = self._bt
+        rec = bt.record
+        rec.fills.append(fill)
+        rec.fill_bars.append(bt.j)
+        bt._rec_bar.append(bt.j)
+        bt._rec_cash.append(float(bt.portfolio.cash))
+        bt._rec_qty.append(float(bt.position_obj.qty))
+        if not order.status.is_open:
+            bt._resting_dirty = True
+        bt.strategy.on_fill(bt.ctx, fill)
 
-    def cancel(self, cmd: CancelOrder) -> CancelResult:
-        return self._bt.cancel(cmd)
+    def order_closed(self, order: Order, event: OrderCancelled | OrderRejected) -> None:
+        bt = self._bt
+        bt._resting_dirty = True
+        if isinstance(event, OrderCancelled):
+            bt.record.cancels.append(event)
+        else:
+            bt.record.rejections.append(event)
+        if order.order_id != bt.kernel.settling:
+            bt.strategy.on_order(bt.ctx, event)
 
-    def position(self) -> Decimal:
-        return self._bt.position_obj.qty
-
-    def cash(self) -> Decimal:
-        return self._bt.portfolio.cash
-
-    def best_bid(self) -> Decimal | None:
-        bids = self._bt._want[0]
-        return self._bt._tick * bids[0][0] if bids else None
-
-    def best_ask(self) -> Decimal | None:
-        asks = self._bt._want[1]
-        return self._bt._tick * asks[0][0] if asks else None
-
-    def open_orders(self) -> list[OrderView]:
-        return [o.view() for o in self._bt._orders.values()]
+    def state_changed(self, change: TradingStateChange, event: TradingStateChanged) -> None:
+        self._bt.record.state_changes.append(
+            StateChange(event.ts_ns, change.new_state.value, change.reason)
+        )

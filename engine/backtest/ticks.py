@@ -26,7 +26,7 @@ from engine.model.market import TradeTick
 from engine.risk import RiskLimits
 from engine.strategy.base import Strategy
 from engine.strategy.stream import StreamingHost
-from engine.venues.replay import CaptureReplayMarket, ReplaySession, SessionContext, attach
+from engine.venues.replay import CaptureReplayMarket, ReplaySession, attach
 
 
 class _BarBuilder:
@@ -83,7 +83,7 @@ def run_tick_backtest(
         limits=limits,
         day_start_hour=cfg.day_start_hour,
     )
-    ctx = SessionContext(session)
+    ctx = session.context()
     attach(session, strategy, ctx)
     host = StreamingHost(strategy, inst.symbol, inst.tick_size, bar_ms)
     host.start(ctx)

@@ -225,6 +225,23 @@ class Store:
                 },
             )
 
+    def record_order_events(self, events: list[tuple[OrderView, str, str, int]]) -> None:
+        """Several ``record_order_event`` calls in one transaction (batched denials)."""
+        with self._write(f"{len(events)} order events") as db:
+            for order, event, reason, ts in events:
+                db.execute(_UPSERT_ORDER, order_row(order))
+                db.execute(
+                    _INSERT_ORDER_EVENT,
+                    {
+                        "order_id": order.order_id,
+                        "event": event,
+                        "status": order.status.value,
+                        "reason": reason,
+                        "fill_id": None,
+                        "ts_ns": ts,
+                    },
+                )
+
     def record_fill(
         self, fill: Fill, order: OrderView, position: Position, cash: Decimal, ts_ns: int
     ) -> None:

@@ -13,21 +13,18 @@ only those beyond it (``through``: size 0).
 ``CaptureReplayMarket`` does the same for Binance websocket captures (trades and L2 diffs):
 the recorded book itself, with real level updates and trades.
 
-``ReplaySession`` is the live engine path with a simulated clock, step for step as
-``engine.runtime.Engine`` does it: commands go through ``validate_order``, become an ``Order``,
-pass ``RiskEngine.check_order`` with a ``RiskContext`` of the moment, are accepted and counted,
-and go to the ``PaperBroker``; every market event is handed to ``broker.on_market`` after the
-venue applied it, pending orders are advanced, fills move the ``Portfolio`` and the risk engine
-sees the equity after every event and every fill. The runtime itself is bound to the wall clock
-and the embedded simulator, hence this copy of its sequence; the backtester
-(``engine.backtest.runner``) takes shortcuts, and ``tests/test_backtest_parity.py`` checks that
-both give identical fills.
+``ReplaySession`` is paper trading on either venue through the kernel (``engine.core``), the
+same order path the live engine and the backtester drive, under a simulated clock: every market
+event goes to the broker after the venue applied it, pending orders are advanced, and the
+kernel checks the equity (the day roll, the daily-loss halt and its lift) after every step and
+every fill. ``tests/test_backtest_parity.py`` checks that it and the backtester (which skips
+quiet bars) give identical fills, denials and trading-state changes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,34 +35,27 @@ from engine.backtest.runner import NS_PER_MS, PRINT_ALL, bar_spans_ns
 from engine.backtest.slippage import SlippageModel
 from engine.book import OrderBook, SequenceGap
 from engine.book_replay import DepthDiff, DepthSnapshot, ReplayStats, Trade, iter_messages
-from engine.matching import (
-    BrokerCancelled,
-    BrokerConfig,
-    BrokerFill,
-    BrokerRejected,
-    BrokerResult,
-    FeeSchedule,
-    PaperBroker,
-)
+from engine.core import Kernel, KernelContext, KernelSink
+from engine.core.kernel import CancelResult, SubmitResult
+from engine.matching import BrokerConfig, FeeSchedule
 from engine.messages import (
     CancelOrder,
-    CancelRejected,
     OrderAccepted,
     OrderCancelled,
     OrderDenied,
     OrderFilled,
     OrderRejected,
     SubmitOrder,
+    TradingStateChanged,
 )
 from engine.model.fill import Fill
 from engine.model.instrument import Instrument
 from engine.model.market import BookSide, LevelUpdate, MarketEvent, TradeTick
-from engine.model.orders import Order, OrderSide, OrderStatus, OrderView
+from engine.model.orders import Order, OrderSide, OrderView
 from engine.portfolio import Portfolio
-from engine.risk import RiskContext, RiskEngine, RiskLimits
-from engine.strategy.base import CancelResult, Strategy, SubmitResult
+from engine.risk import RiskEngine, RiskLimits, TradingStateChange
+from engine.strategy.base import Strategy
 from engine.strategy.stream import StreamingHost
-from engine.validation import Invalid, validate_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +238,40 @@ class ReplayMarket(Protocol):
     def step_until(self, ts_ns: int) -> list[MarketEvent]: ...
 
 
+class _SessionSink(KernelSink):
+    """The session's log plus its listeners (a runtime's subscribers)."""
+
+    __slots__ = ("_s",)
+
+    def __init__(self, session: ReplaySession) -> None:
+        self._s = session
+
+    def order_denied(self, order: Order | None, event: OrderDenied) -> None:
+        self._s.log.denials.append(event)
+        self._s.emit(event)
+
+    def order_accepted(self, order: Order, event: OrderAccepted) -> None:
+        self._s.emit(event)
+
+    def order_filled(self, order: Order, fill: Fill, event: OrderFilled) -> None:
+        self._s.log.fills.append(fill)
+        self._s.emit(event)
+
+    def order_closed(self, order: Order, event: OrderCancelled | OrderRejected) -> None:
+        log = self._s.log
+        if isinstance(event, OrderCancelled):
+            log.cancels.append(event)
+        else:
+            log.rejections.append(event)
+        self._s.emit(event)
+
+    def state_changed(self, change: TradingStateChange, event: TradingStateChanged) -> None:
+        self._s.log.states.append((event.ts_ns, change.new_state.value, change.reason))
+        self._s.emit(event)
+
+
 class ReplaySession:
-    """Paper trading on a replay venue through the live order path (see the module docstring)."""
+    """Paper trading on a replay venue through the kernel (see the module docstring)."""
 
     def __init__(
         self,
@@ -265,241 +287,85 @@ class ReplaySession:
         self.instrument = market.instrument
         self.instruments = {market.symbol: market.instrument}
         self.fees = fees
-        self.broker = PaperBroker(
-            market.books,
-            BrokerConfig(fees=fees, latency_ns=latency_ns, consume_liquidity=False),
-            self._next_fill_id,
-        )
-        self.risk = RiskEngine(limits, day_start_hour=day_start_hour)
         self.portfolio = Portfolio.new(cash, [market.symbol], currency=market.instrument.quote)
-        self.orders: dict[str, Order] = {}
         self.log = SessionLog()
         self.now = 0
-        self.last_book_ns: dict[str, int] = {}
         self.listeners: list[Callable[[object], None]] = []
         self.last_events: list[MarketEvent] = []
-        self.submitting: str | None = None  # order id inside submit(): its result goes back
-        self._order_seq = 0
-        self._fill_seq = 0
+        self.kernel = Kernel(
+            instruments=self.instruments,
+            books=market.books,
+            broker=BrokerConfig(fees=fees, latency_ns=latency_ns, consume_liquidity=False),
+            risk=RiskEngine(limits, day_start_hour=day_start_hour),
+            portfolio=self.portfolio,
+            clock=self._clock,
+            sink=_SessionSink(self),
+        )
+        self.broker = self.kernel.broker
+        self.risk = self.kernel.risk
+        self.orders = self.kernel.orders
+        self.last_book_ns = self.kernel.last_book_ns
 
-    # ------------------------------------------------------------------ ids (runtime's form)
+    def _clock(self) -> int:
+        return self.now
 
-    def _next_order_id(self) -> str:
-        self._order_seq += 1
-        return f"O-{self._order_seq:06d}"
-
-    def _next_fill_id(self) -> str:
-        self._fill_seq += 1
-        return f"F-{self._fill_seq:06d}"
+    def context(self) -> KernelContext:
+        """The strategy's view of this session."""
+        return KernelContext(self.kernel, self.instrument, self.fees)
 
     # ------------------------------------------------------------------ market loop
 
     def step(self) -> Point | None:
-        """Advance the clock to the venue's next event time and process it (runtime order)."""
+        """Advance the clock to the venue's next event time and process it."""
         t = self.market.next_time()
         if t is None:
             return None
-        broker = self.broker
+        kernel = self.kernel
         # The clock stops at every arrival before ``t`` (the runtime polls every few ms).
+        broker = kernel.broker
         while (due := broker.next_arrival_ns()) is not None and due < t:
             self.now = due
-            self._handle(broker.advance(due))
-            self._check_equity()
+            kernel.advance(due)
+            kernel.check_equity(due)
         self.now = t
         events = self.market.step_until(t)
         self.last_events = events
         for book in self.market.books.values():
             self.last_book_ns[book.symbol] = book.ts_ns
         for ev in events:
-            self._handle(broker.on_market(ev))
-        self._handle(broker.advance(t))
-        self._check_equity()
+            kernel.on_market(ev)
+        kernel.advance(t)
+        kernel.check_equity(t)
         return self.market.last
 
     # ------------------------------------------------------------------ commands
 
     def submit(self, cmd: SubmitOrder) -> SubmitResult:
-        """As ``Engine._submit_order`` then ``Engine._place``."""
-        now = self.now
-        book = self.market.books.get(cmd.symbol)
-        mid = book.mid() if book is not None else None
-        checked = validate_order(cmd, self.instruments, mid)
-        if isinstance(checked, Invalid):
-            event = checked.denied(cmd, now)
-            self.log.denials.append(event)
-            self._emit(event)
-            return event
-        order = checked.new_order(cmd, self._next_order_id(), now)
-        denial = self.risk.check_order(order, self._risk_context(now))
-        if denial is not None:
-            order.transition(OrderStatus.DENIED, now, denial.reason)
-            denied = OrderDenied(
-                order_id=order.order_id,
-                client_id=order.client_id,
-                symbol=order.symbol,
-                reason=denial.reason,
-                limit=denial.limit,
-                value=denial.value,
-                command=cmd,
-                ts_ns=now,
-            )
-            self.log.denials.append(denied)
-            self._emit(denied)
-            return denied
-        order.transition(OrderStatus.ACCEPTED, now)
-        self.risk.record_submitted(now)
-        self.orders[order.order_id] = order
-        accepted = OrderAccepted(order=order.view(), ts_ns=now)
-        self._emit(accepted)
-        outer, self.submitting = self.submitting, order.order_id
-        try:
-            settled = self._handle(self.broker.submit(order, now), order)
-        finally:
-            self.submitting = outer
-        return settled if settled is not None else accepted
+        return self.kernel.submit(cmd, self.now)
 
     def cancel(self, cmd: CancelOrder) -> CancelResult:
-        now = self.now
-        if cmd.order_id not in self.orders:
-            return CancelRejected(
-                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
-            )
-        order = self.broker.cancel(cmd.order_id, now)
-        if order is None:
-            return CancelRejected(
-                order_id=cmd.order_id, reason=f"no open order {cmd.order_id!r}", ts_ns=now
-            )
-        if order.status is not OrderStatus.CANCELLED:
-            order.transition(OrderStatus.CANCELLED, now, "cancelled by strategy")
-        self.orders.pop(order.order_id, None)
-        event = OrderCancelled(order=order.view(), reason="cancelled by strategy", ts_ns=now)
-        self.log.cancels.append(event)
-        self._emit(event)
-        return event
+        return self.context().cancel(cmd)
 
-    # ------------------------------------------------------------------ broker results
-
-    def _handle(
-        self, result: BrokerResult, submitted: Order | None = None
-    ) -> OrderFilled | OrderCancelled | OrderRejected | None:
-        settled: OrderFilled | OrderCancelled | OrderRejected | None = None
-        for ev in result.events:
-            if isinstance(ev, BrokerFill):
-                event = self._on_fill(ev.order, ev.fill)
-                if ev.order is submitted and not ev.order.status.is_open:
-                    settled = event
-            elif isinstance(ev, BrokerCancelled | BrokerRejected):
-                closed = self._on_closed(ev.order, ev.reason, isinstance(ev, BrokerCancelled))
-                if ev.order is submitted:
-                    settled = closed
-        return settled
-
-    def _on_fill(self, order: Order, fill: Fill) -> OrderFilled:
-        self.portfolio.apply_fill(fill)
-        self.log.fills.append(fill)
-        if not order.status.is_open:
-            self.orders.pop(order.order_id, None)
-        event = OrderFilled(order=order.view(), fill=fill, ts_ns=fill.ts_event)
-        self._emit(event)
-        self._check_equity()
-        return event
-
-    def _on_closed(
-        self, order: Order, reason: str, cancelled: bool
-    ) -> OrderCancelled | OrderRejected:
-        self.orders.pop(order.order_id, None)
-        view = order.view()
-        event: OrderCancelled | OrderRejected
-        if cancelled:
-            event = OrderCancelled(order=view, reason=reason, ts_ns=self.now)
-            self.log.cancels.append(event)
-        else:
-            event = OrderRejected(order=view, reason=reason, ts_ns=self.now)
-            self.log.rejections.append(event)
-        self._emit(event)
-        return event
-
-    def _emit(self, event: object) -> None:
+    def emit(self, event: object) -> None:
         for cb in self.listeners:
             cb(event)
 
-    # ------------------------------------------------------------------ risk
-
-    def marks(self) -> dict[str, Decimal | None]:
-        return {s: b.mid() for s, b in self.market.books.items()}
-
-    def _risk_context(self, now: int) -> RiskContext:
-        return RiskContext(
-            equity=self.portfolio.equity(self.marks()),
-            start_of_day_equity=self.portfolio.start_of_day_equity,
-            positions={s: p.qty for s, p in self.portfolio.positions.items()},
-            marks=self.marks(),
-            open_orders=[o.view() for o in self.orders.values()],
-            last_book_ns=dict(self.last_book_ns),
-            now_ns=now,
-            instruments=self.instruments,
-        )
-
-    def _check_equity(self) -> None:
-        change = self.risk.on_equity(self._risk_context(self.now))
-        if change is not None:
-            self.portfolio.start_of_day_equity = self.risk.start_of_day_equity or Decimal(0)
-            self.log.states.append((self.now, change.new_state.value, change.reason))
+    def marks(self) -> Mapping[str, Decimal | None]:
+        return self.kernel.marks()
 
     def open_orders(self) -> list[OrderView]:
         return [o.view() for o in self.orders.values()]
 
 
-class SessionContext:
-    """``StrategyContext`` over a ``ReplaySession``."""
-
-    def __init__(self, session: ReplaySession) -> None:
-        self._s = session
-
-    @property
-    def now_ns(self) -> int:
-        return self._s.now
-
-    @property
-    def instrument(self) -> Instrument:
-        return self._s.instrument
-
-    @property
-    def fees(self) -> FeeSchedule:
-        return self._s.fees
-
-    def submit(self, cmd: SubmitOrder) -> SubmitResult:
-        return self._s.submit(cmd)
-
-    def cancel(self, cmd: CancelOrder) -> CancelResult:
-        return self._s.cancel(cmd)
-
-    def position(self) -> Decimal:
-        return self._s.portfolio.position(self._s.instrument.symbol).qty
-
-    def cash(self) -> Decimal:
-        return self._s.portfolio.cash
-
-    def best_bid(self) -> Decimal | None:
-        b = self._s.market.books[self._s.instrument.symbol].best_bid()
-        return None if b is None else self._s.instrument.ticks_to_price(b[0])
-
-    def best_ask(self) -> Decimal | None:
-        a = self._s.market.books[self._s.instrument.symbol].best_ask()
-        return None if a is None else self._s.instrument.ticks_to_price(a[0])
-
-    def open_orders(self) -> list[OrderView]:
-        return self._s.open_orders()
-
-
-def attach(session: ReplaySession, strategy: Strategy, ctx: SessionContext) -> None:
+def attach(session: ReplaySession, strategy: Strategy, ctx: KernelContext) -> None:
     """Deliver the session's events for ``strategy``'s orders to it, as a runtime subscriber."""
 
     def on_event(event: object) -> None:
         if isinstance(event, OrderFilled) and event.order.source == strategy.source:
             strategy.on_fill(ctx, event.fill)
         elif isinstance(event, OrderCancelled | OrderRejected) and (
-            event.order.source == strategy.source and event.order.order_id != session.submitting
+            event.order.source == strategy.source
+            and event.order.order_id != session.kernel.settling
         ):
             strategy.on_order(ctx, event)
 
@@ -534,7 +400,7 @@ def run_paper_replay(
         limits=limits,
         day_start_hour=day_start_hour,
     )
-    ctx = SessionContext(session)
+    ctx = session.context()
     host = StreamingHost(strategy, bars.symbol, bars.tick_size, bars.interval_ms)
 
     attach(session, strategy, ctx)
