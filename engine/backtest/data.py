@@ -29,6 +29,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -1095,8 +1096,13 @@ class DatasetCache:
     )
     _MAGIC: Final = b"SQLite format 3\x00"
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, *, background: bool = False) -> None:
         self.path = Path(db_path)
+        # background: ``put`` checks the file, then writes the row on a thread while the caller
+        # goes on (the run); ``wait`` joins it and raises what the write raised.
+        self.background = background
+        self._writer: threading.Thread | None = None
+        self._write_error: BaseException | None = None
 
     @staticmethod
     def key(path: Path, symbol: str | None, volume_unit: str) -> str:
@@ -1169,6 +1175,7 @@ class DatasetCache:
         return [str(r[0]) for r in rows]
 
     def get(self, key: str) -> tuple[Bars, DataReport] | None:
+        self.wait()
         if not self.path.exists():
             return None
         self.check()
@@ -1220,10 +1227,34 @@ class DatasetCache:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def wait(self) -> None:
+        """Join a background write; raise what it raised (``DataError`` as in ``put``)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.join()
+        error, self._write_error = self._write_error, None
+        if error is not None:
+            raise error
+
     def put(self, key: str, bars: Bars, report: DataReport) -> None:
+        self.wait()
         if not self.path.exists():
             self._create()
         self.check()
+        if not self.background:
+            self._insert(key, bars, report)
+            return
+
+        def write() -> None:
+            try:
+                self._insert(key, bars, report)
+            except BaseException as exc:  # handed to wait()
+                self._write_error = exc
+
+        self._writer = threading.Thread(target=write, name="datasets-cache-put", daemon=False)
+        self._writer.start()
+
+    def _insert(self, key: str, bars: Bars, report: DataReport) -> None:
         row = (
             key,
             report.path,
@@ -1253,6 +1284,7 @@ class DatasetCache:
 
     def entries(self) -> list[dict[str, Any]]:
         """What is cached (for the UI): path, symbol, bars."""
+        self.wait()
         if not self.path.exists():
             return []
         self.check()

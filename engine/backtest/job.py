@@ -6,6 +6,7 @@ the same numbers for the same inputs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
@@ -69,7 +70,29 @@ def run_job(
     strategy = make_strategy(job.strategy, dict(job.params))
     if job.is_ticks():
         return _run_ticks(job, strategy)
-    cache = DatasetCache(job.datasets_db) if job.datasets_db else None
+    # The parsed bars are stored on a thread while the run goes on; joined before returning.
+    cache = DatasetCache(job.datasets_db, background=True) if job.datasets_db else None
+    try:
+        doc = _run_bars(job, strategy, cache, progress, should_stop, timings, t0)
+    except BaseException:
+        if cache is not None:
+            with contextlib.suppress(Exception):
+                cache.wait()
+        raise
+    if cache is not None:
+        cache.wait()
+    return doc
+
+
+def _run_bars(
+    job: BacktestJob,
+    strategy: Strategy,
+    cache: DatasetCache | None,
+    progress: Callable[[float], None] | None,
+    should_stop: Callable[[], bool] | None,
+    timings: dict[str, float],
+    t0: float,
+) -> dict[str, Any]:
     bars, report = load_bars(Path(job.data), job.symbol, cache=cache)
     timings["load_s"] = time.perf_counter() - t0
     start, end = job.window_ms()
