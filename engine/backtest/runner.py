@@ -175,6 +175,7 @@ class Backtest:
             marks=self._get_marks,
         )
         self.kernel.before_book_read = self._sync_book
+        self.kernel.peek_best = self._peek_best
         self.broker = self.kernel.broker
         self.risk = self.kernel.risk
         self._orders = self.kernel.orders
@@ -231,9 +232,9 @@ class Backtest:
         close_ns = bars.time_ms * NS_PER_MS + self._spans - 1
         close_days = (close_ns - cfg.day_start_hour * 3_600_000_000_000) // NS_PER_DAY
         crossing = close_days != days
-        self._crossing = crossing.tolist()
+        self._crossing = crossing
         prev_close = np.concatenate(([days[0] - 1], close_days[:-1]))
-        self._new_day_at_open = (days != prev_close).tolist()
+        self._new_day_at_open = days != prev_close
         visit = np.flatnonzero((days != prev_close) | crossing).tolist()
         self._next_open = next_open
         self._unit = float(bars.tick_size)
@@ -243,8 +244,8 @@ class Backtest:
         highs = np.maximum.reduceat(hi_arr, first_idx)
         self._day_low = dict(zip(day_ids.tolist(), lows.tolist(), strict=True))
         self._day_high = dict(zip(day_ids.tolist(), highs.tolist(), strict=True))
-        opens, closes = bars.open.tolist(), bars.close.tolist()
-        self._opens, self._closes = opens, closes
+        # Read per visited bar only (a few percent of the bars): no million-element lists.
+        self._opens, self._closes = bars.open, bars.close
 
         si = 0  # pointer into sig (next signal not yet executed)
         di = 0  # pointer into visit (bars where the trading day rolls)
@@ -308,11 +309,11 @@ class Backtest:
         broker = self.broker
         t0 = int(self.bars.time_ms[j]) * NS_PER_MS
         span = int(self._spans[j])
-        o, c = self._opens[j], self._closes[j]
-        prev = self._closes[j - 1] if j else None
-        first = self._new_day_at_open[j]
+        o, c = int(self._opens[j]), int(self._closes[j])
+        prev = int(self._closes[j - 1]) if j else None
+        first = bool(self._new_day_at_open[j])
         # A bar in which the day rolls between points: check the equity at every point.
-        risky = self._crossing[j] or self._loss_at(j)
+        risky = bool(self._crossing[j]) or self._loss_at(j)
         full = (
             broker.next_arrival_ns() is not None
             or risky
@@ -390,6 +391,21 @@ class Backtest:
             kernel.handle(broker.advance(t))
         if check_equity:
             self._check_equity()
+
+    def _peek_best(self, symbol: str, bid: bool) -> int | None:
+        """The best price ``_sync_book`` would leave on one side, without writing the book
+        (most looks - sizing a buy that cash cannot pay for - place no order)."""
+        if not self._book_dirty:
+            top = self.book.best_bid() if bid else self.book.best_ask()
+            return None if top is None else top[0]
+        levels = self._want[0] if bid else self._want[1]
+        if len(levels) == 1:
+            price, size = levels[0]
+            return price if size > 0 else None
+        live = [price for price, size in dict(levels).items() if size > 0]
+        if not live:
+            return None
+        return max(live) if bid else min(live)
 
     def _sync_book(self) -> None:
         """Make the book exactly the wanted levels (what a snapshot does, level by level)."""

@@ -111,6 +111,9 @@ class Kernel:
         # Called before anything reads or matches against the books (the backtester writes its
         # synthetic book lazily).
         self.before_book_read: Callable[[], None] | None = None
+        # A driver writing its books lazily may tell a book's best price (ticks) without writing
+        # it first: the same answer, for a strategy that only looks (``best``).
+        self.peek_best: Callable[[str, bool], int | None] | None = None
         self._dirty: set[str] = set()
         self._views: dict[str, OrderView] = {}
         self._views_map: Mapping[str, OrderView] = frozen_map({})
@@ -144,6 +147,9 @@ class Kernel:
 
     def best(self, symbol: str, *, bid: bool) -> Decimal | None:
         """Best bid (or ask) price of ``symbol``'s book, ``None`` if that side is empty."""
+        if self.peek_best is not None and symbol in self.books:
+            ticks = self.peek_best(symbol, bid)
+            return None if ticks is None else self.instruments[symbol].ticks_to_price(ticks)
         if self.before_book_read is not None:
             self.before_book_read()
         book = self.books[symbol]
