@@ -326,7 +326,7 @@ def price_decimals(columns: Iterable[F64]) -> int:
     The first rows give a lower bound cheaply (a sample cannot need more decimals than the
     whole column); the full columns are then checked from that bound up, usually once.
     """
-    cols = [c[np.isfinite(c)] for c in columns]
+    cols = [c if np.isfinite(c).all() else c[np.isfinite(c)] for c in columns]
     low = _decimals_from(0, [c[:_DECIMALS_SAMPLE] for c in cols])
     return _decimals_from(low, cols)
 
@@ -933,10 +933,17 @@ def _repeated_values(t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64) -> tuple
     with np.errstate(over="ignore"):
         for col in cols:
             key = (key ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
-    sk = np.sort(key)  # a plain sort says whether any hash repeats (usually not) ...
+    # Rows with equal hashes share a bucket: only rows in a bucket of two or more (a fifth of
+    # them for a million rows in 4M buckets) can repeat, and only those are sorted.
+    buckets = (key >> np.uint64(42)).astype(np.intp)  # the top 22 bits
+    crowded = np.flatnonzero(np.bincount(buckets, minlength=1 << 22)[buckets] > 1)
+    if len(crowded) < 2:
+        return 0, []
+    sub = key[crowded]
+    sk = np.sort(sub)  # a plain sort says whether any hash repeats (usually not) ...
     if not np.any(sk[1:] == sk[:-1]):
         return 0, []
-    order = np.argsort(key, kind="stable")  # ... and only then is the permutation needed
+    order = crowded[np.argsort(sub, kind="stable")]  # ... and only then the permutation
     sk = key[order]
     same = np.flatnonzero(sk[1:] == sk[:-1])
     cand = np.unique(np.concatenate((order[same], order[same + 1])))
