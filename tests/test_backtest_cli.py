@@ -215,3 +215,37 @@ def test_module_entry_point_runs(csv_file: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "final equity" in proc.stdout
     assert json.loads(out.read_text())["metrics"]["number_of_trades"] >= 0
+
+
+def test_a_cache_write_failing_during_the_run_writes_nothing(
+    csv_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The parsed bars are stored on a thread while the run goes on; if that write fails the
+    run still ends in one line and exit 2, before any output is written."""
+    from engine.backtest.data import DataError, DatasetCache
+
+    def disk_full(*_: object) -> None:
+        raise DataError("datasets cache could not be written (database or disk is full)")
+
+    monkeypatch.setattr(DatasetCache, "_insert", disk_full)
+    out = tmp_path / "out.json"
+    code = main(
+        [
+            "--data",
+            str(csv_file),
+            "--symbol",
+            "BTC/USDT",
+            "--strategy",
+            "sma_cross",
+            "--json",
+            str(out),
+            "--datasets-db",
+            str(tmp_path / "datasets.db"),
+        ]
+    )
+    assert code == 2
+    assert not out.exists()
+    assert capsys.readouterr().err.strip().endswith("(database or disk is full)")

@@ -405,3 +405,40 @@ def test_an_all_nan_price_column_is_a_data_error(tmp_path: Path, column: str) ->
     raw.write_text("\n".join(out) + "\n")
     with pytest.raises(DataError, match="no row has all four prices"):
         load_bars(raw)
+
+
+def test_a_background_store_is_whole_once_waited_for(tmp_path: Path) -> None:
+    """``DatasetCache(background=True)`` writes on a thread (the run goes on meanwhile); after
+    ``wait`` the row is there, and a later read sees it without waiting itself."""
+    csv = tmp_path / "s.csv"
+    write_csv(synthetic_bars(500, seed=6), csv)
+    db = tmp_path / "datasets.db"
+    cache = DatasetCache(db, background=True)
+    bars, rep = load_bars(csv, "BTC/USDT", cache=cache)
+    assert rep.cache == "stored"
+    cache.wait()
+    assert [e["bars"] for e in DatasetCache(db).entries()] == [500]
+    hit, hit_rep = load_bars(csv, "BTC/USDT", cache=DatasetCache(db))
+    assert hit_rep.cache == "hit"
+    _same_bars(hit, bars)
+    # the same cache object reads its own pending write (get waits for it)
+    again = DatasetCache(tmp_path / "again.db", background=True)
+    load_bars(csv, "BTC/USDT", cache=again)
+    assert load_bars(csv, "BTC/USDT", cache=again)[1].cache == "hit"
+
+
+def test_a_failed_background_store_is_raised_by_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = tmp_path / "s.csv"
+    write_csv(synthetic_bars(300, seed=7), csv)
+    cache = DatasetCache(tmp_path / "datasets.db", background=True)
+
+    def disk_full(*_: object) -> None:
+        raise DataError("datasets cache could not be written (database or disk is full)")
+
+    monkeypatch.setattr(cache, "_insert", disk_full)
+    load_bars(csv, "BTC/USDT", cache=cache)
+    with pytest.raises(DataError, match="disk is full"):
+        cache.wait()
+    cache.wait()  # said once
