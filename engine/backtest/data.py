@@ -781,10 +781,10 @@ def _quote_volume_check(raw: _Raw, interval_ms: int, volume_unit: str) -> tuple[
     c = raw.close
     v = raw.volume
     if volume_unit == "auto":
-        if not len(v) or float(np.median(c)) < 50:
+        if not len(v) or _median(c) < 50:
             return "base", []
         minutes = max(interval_ms / 60_000, 1e-9)
-        per_min = float(np.median(v * c)) / minutes
+        per_min = _median(v * c) / minutes
         if per_min < _QUOTE_NOTIONAL_PER_MIN:
             return "base", []
         note = (
@@ -796,6 +796,18 @@ def _quote_volume_check(raw: _Raw, interval_ms: int, volume_unit: str) -> tuple[
     with np.errstate(divide="ignore", invalid="ignore"):
         raw.volume = np.where(c > 0, v / c, 0.0)
     return "quote", [note]
+
+
+def _median(x: F64) -> float:
+    """``float(np.median(x))`` for a non-empty 1-d array, NaN if any value is NaN, without
+    the import of ``numpy.ma`` that ``np.median`` makes for its NaN check (8 ms)."""
+    if np.isnan(x).any():
+        return math.nan
+    k = len(x) // 2
+    if len(x) % 2:
+        return float(np.partition(x, k)[k])
+    part = np.partition(x, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2)
 
 
 def _iso(ms: int) -> str:
