@@ -134,12 +134,14 @@ def monthly_returns(equity: F64, time_ms: I64, initial: float) -> list[tuple[int
     """(year, month, return) from month-end equity (the first month from ``initial``)."""
     if not len(equity):
         return []
-    months = time_ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
-    last_of_month = np.flatnonzero(np.append(np.diff(months) != 0, True))
+    # A month only changes where the day does: convert the last bar of each day, not each bar.
+    days = time_ms // MS_PER_DAY
+    last_of_day = np.flatnonzero(np.append(np.diff(days) != 0, True))
+    months = days[last_of_day].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    ends = np.flatnonzero(np.append(np.diff(months) != 0, True))
     out: list[tuple[int, int, float]] = []
     prev = initial
-    for i in last_of_month.tolist():
-        m = int(months[i])
+    for i, m in zip(last_of_day[ends].tolist(), months[ends].tolist(), strict=True):
         value = float(equity[i])
         out.append((1970 + m // 12, m % 12 + 1, value / prev - 1.0 if prev > 0 else 0.0))
         prev = value
