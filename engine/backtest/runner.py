@@ -193,6 +193,9 @@ class Backtest:
         self._buy_max: int | None = None
         self._sell_min: int | None = None
         self._touch_cache: tuple[int, int] = (-1, -1)  # (from bar, next touching bar)
+        # _loss_scan's float view of (start-of-day equity, limit, qty, cash), by identity
+        self._scan_key: tuple[object, ...] = (None, None, None, None)
+        self._scan_floats: tuple[float, float, float] = (0.0, 0.0, 0.0)
         # state after each fill, for the vectorised equity curve
         self._rec_bar: list[int] = []
         self._rec_cash: list[float] = []
@@ -505,10 +508,17 @@ class Backtest:
         if lim is None:
             return None
         sod, pct = lim
-        qty = float(self.position_obj.qty)
-        cash = float(self.portfolio.cash)
-        threshold = float(sod) * (1.0 - float(pct) / 100.0)
-        threshold += abs(threshold) * 1e-9 + 1e-6
+        qty_d, cash_d = self.position_obj.qty, self.portfolio.cash
+        key = self._scan_key
+        if key[0] is sod and key[1] is pct and key[2] is qty_d and key[3] is cash_d:
+            qty, cash, threshold = self._scan_floats
+        else:  # the account or the day changed: convert once, not at every bar looked at
+            qty = float(qty_d)
+            cash = float(cash_d)
+            threshold = float(sod) * (1.0 - float(pct) / 100.0)
+            threshold += abs(threshold) * 1e-9 + 1e-6
+            self._scan_key = (sod, pct, qty_d, cash_d)
+            self._scan_floats = (qty, cash, threshold)
         day = int(self._days[j])
         bound = self._day_low[day] if qty > 0 else self._day_high[day]
         if cash + qty * bound * self._unit > threshold:
