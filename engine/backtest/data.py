@@ -942,9 +942,11 @@ def _repeated_values(t: I64, o: I64, h: I64, lo: I64, c: I64, vol: F64) -> tuple
         return 0, []
     cols = (o[traded], h[traded], lo[traded], c[traded], vol[traded].view(np.int64))
     key = np.zeros(len(traded), dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
     with np.errstate(over="ignore"):
-        for col in cols:
-            key = (key ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
+        for col in cols:  # in place, on the columns' bits (what astype(uint64) gives an int64)
+            key ^= col.view(np.uint64) if col.dtype == np.int64 else col.astype(np.uint64)
+            key *= prime
     # Rows with equal hashes share a bucket: only rows in a bucket of two or more (a fifth of
     # them for a million rows in 4M buckets) can repeat, and only those are sorted.
     buckets = (key >> np.uint64(42)).astype(np.intp)  # the top 22 bits
