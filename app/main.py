@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.backtest_cli import run_backtest_cli
 
         return int(run_backtest_cli(args))
+    if args.command == "data":
+        from app.data_cli import run_data_cli
+
+        return run_data_cli(args)
     # Imported after the backtest branch: the live engine's persistence pulls in sqlite-utils
     # (and with it pandas), half a second that the backtest CLI does not need.
     from app.logging_setup import setup_logging
