@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     from engine import ConfigError, StorageError
 
     log_path = setup_logging(args.log_level)
+    from engine.venues.ccxt.keys import install_log_redaction
+
+    install_log_redaction()  # known API keys are masked in every handler's output
     try:
         config = _config(args)
     except ConfigError as exc:

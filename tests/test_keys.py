@@ -326,3 +326,38 @@ def test_arming_persists_nothing(memory_keyring: MemoryKeyring, tmp_path: Path) 
         API_KEY in repr(v) or SECRET in repr(v) for v in vars(gate).values()
     )
     assert LiveModeGate("binance").armed is False  # a new session starts disarmed
+
+
+def test_the_apps_log_file_masks_keys(memory_keyring: MemoryKeyring, tmp_path: Path) -> None:
+    """What ``app.main`` does at start-up: its handlers, then the redaction on each of them."""
+    from app.logging_setup import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        log_file = setup_logging("DEBUG", log_dir=tmp_path)
+        install_log_redaction()
+        creds = KeyStore()
+        creds.store(_creds())
+        loaded = creds.load("binance")
+        assert loaded is not None
+        logging.getLogger("engine.venues.ccxt.test").warning(
+            "sending %s", {"X-MBX-APIKEY": loaded.api_key, "secret": loaded.secret}
+        )
+        for h in root.handlers:
+            h.flush()
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+    assert log_file is not None
+    text = log_file.read_text()
+    assert "sending" in text
+    assert "'X-MBX-APIKEY': '***'" in text
+    assert API_KEY not in text
+    assert SECRET not in text
