@@ -264,18 +264,38 @@ def test_a_since_before_the_stored_bars_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, url = server
-    assert app_main(_fetch_args(url, tmp_path, "--until", _until(source, 100))) == 0
+    args = _fetch_args(url, tmp_path, "--until", _until(source, 200))
+    args[args.index("--since") + 1] = "2022-01-05"
+    assert app_main(args) == 0
     path = tmp_path / "datasets" / "binance_spot_BTCUSDT_1h.csv"
     before = path.read_bytes()
     capsys.readouterr()
-    args = _fetch_args(url, tmp_path, "--until", _until(source, 200))
-    args[args.index("--since") + 1] = "2021-12-01"
-    assert app_main(args) == 2
+    assert app_main(_fetch_args(url, tmp_path, "--until", _until(source, 200))) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1
-    assert "starts at 2022-01-01T00:00Z, after --since" in err
+    assert "starts at 2022-01-05T00:00Z, after --since, and the exchange has earlier bars" in err
     assert "--restart" in err
     assert path.read_bytes() == before
+
+
+def test_a_since_before_the_listing_resumes(
+    server: tuple[KlineEmulator, str],
+    source: list[Row],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The exchange's first bar is later than --since: the second run is a resume, not a refusal."""
+    emulator, url = server
+    args = _fetch_args(url, tmp_path, "--until", _until(source, 300))
+    args[args.index("--since") + 1] = "2021-06-01"
+    assert app_main(args) == 0
+    seen = len(emulator.klines_requests())
+    capsys.readouterr()
+    assert app_main(args) == 0
+    assert "resumed after 300 stored bars" in capsys.readouterr().err
+    probe = [r for r in emulator.klines_requests()[seen:] if r.status == 200]  # (one 429 too)
+    assert [(r.query["startTime"], r.query["limit"]) for r in probe] == [("1622505600000", "1")]
+    assert _stored(tmp_path / "datasets" / "binance_spot_BTCUSDT_1h.csv") == _exact(source[:300])
 
 
 # ---------------------------------------------------------------------------- the engine side

@@ -393,8 +393,9 @@ def fetch_history(
 ) -> FetchResult:
     """Fetch ``[since_ms, until_ms)`` (until now when None) into ``store``, after what it holds.
 
-    The markets must be loaded (``load_symbol``). ``since_ms`` earlier than the stored first bar
-    is refused (the file would have a hole before it); a stored file resumes after its last bar.
+    The markets must be loaded (``load_symbol``). A stored file resumes after its last bar;
+    ``since_ms`` earlier than its first bar is refused when the exchange has bars there (the
+    file would have a hole), and accepted when it has none (the pair was listed later).
     """
     step = timeframe_ms(exchange, timeframe)
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -406,16 +407,18 @@ def fetch_history(
     stored = store.read()
     resumed_from = None
     start = since_ms
+    pager = _Pager(exchange, sleep, rng or random.Random(), max_retries)
     if stored:
         first, last = stored[0][0], stored[-1][0]
-        if since_ms < first - step:
+        if since_ms < first and _has_bars_before(
+            pager, exchange, symbol, timeframe, since_ms, first
+        ):
             raise HistoryInputError(
-                f"{store.path} starts at {_iso(first)}, after --since; move it aside (or pass "
-                "--restart) to fetch from an earlier date"
+                f"{store.path} starts at {_iso(first)}, after --since, and the exchange has "
+                "earlier bars; move it aside (or pass --restart) to fetch from an earlier date"
             )
         start = max(since_ms, last + step)
         resumed_from = start
-    pager = _Pager(exchange, sleep, rng or random.Random(), max_retries)
     times = [r[0] for r in stored]
     fetched = 0
     span = max(1, end - since_ms)
@@ -474,6 +477,19 @@ def fetch_history(
         waited_s=pager.waited_s,
         gaps=find_gaps(times, step),
     )
+
+
+def _has_bars_before(
+    pager: _Pager, exchange: Any, symbol: str, timeframe: str, since_ms: int, first_ms: int
+) -> bool:
+    """Whether the exchange has a bar in ``[since_ms, first_ms)`` (one request for one bar): a
+    file that starts later than ``--since`` only because the exchange has nothing earlier (the
+    pair's listing) resumes; one that lacks bars the exchange has would get a hole."""
+    page = pager.call(
+        f"checking for {symbol} bars before {_iso(first_ms)}",
+        lambda: exchange.fetch_ohlcv(symbol, timeframe, since=since_ms, limit=1),
+    )
+    return any(since_ms <= int(c[0]) < first_ms for c in page or [])
 
 
 def _iso(ms: int) -> str:
