@@ -182,6 +182,10 @@ def run_data_cli(args: argparse.Namespace) -> int:
     except HistoryFetchError as exc:
         print(f"{_PROG}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # the CSV cannot be written (disk full, permissions, ...)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"{_PROG}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _fetch(args: argparse.Namespace) -> int:

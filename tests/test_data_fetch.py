@@ -416,6 +416,31 @@ def test_a_foreign_file_is_not_appended_to(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- bad input
 
 
+def test_an_exchange_refusal_mid_fetch_is_one_line(
+    source: list[Row], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator = KlineEmulator(list(source[:10]), kline_symbol="ETHUSDT")  # -1121 for BTCUSDT
+    with KlineServer(emulator) as url:
+        rc = app_main(_fetch_args(url, tmp_path))
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 1
+    assert err[-1].startswith("tradedeck data fetch: fetching BTC/USDT 1h from 2022-01-01T00:00Z")
+    assert "binance refused (BadSymbol" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+def test_an_unwritable_folder_is_one_line(
+    server: tuple[KlineEmulator, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = server
+    (tmp_path / "file").write_text("x")
+    rc = app_main(_fetch_args(url, tmp_path, "--out-dir", str(tmp_path / "file" / "sub")))
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("tradedeck data fetch: --out-dir ")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -322,6 +322,13 @@ class _Pager:
                 attempt += 1
                 wait = self._backoff(attempt)
                 last = exc
+            except (
+                ccxt.BaseError
+            ) as exc:  # the exchange refused the request: asking again won't help
+                raise HistoryFetchError(
+                    f"{what}: {self.exchange.id} refused ({type(exc).__name__}: "
+                    f"{_one_line(redact(exc))[:200]})"
+                ) from None
             if attempt > self.max_retries:
                 raise HistoryFetchError(
                     f"{what} failed {attempt} times ({type(last).__name__}: "
