@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from engine.model.instrument import DEFAULT_INSTRUMENTS
 from engine.model.money import parse_decimal
-from engine.venues.registry import VENUES, UnknownVenue
+from engine.venues.registry import VENUES, UnknownVenue, capture_symbol
 
 if TYPE_CHECKING:
     from engine.backtest.data import Bars
@@ -37,13 +36,7 @@ def default_market_data_dir() -> Path | None:
     return None
 
 
-def capture_symbol(path: Path) -> str | None:
-    """The instrument of a capture file, from its name (``..._btcusdt_...`` -> BTC/USDT)."""
-    name = path.name.lower()
-    for symbol in DEFAULT_INSTRUMENTS:
-        if f"_{symbol.replace('/', '').lower()}_" in name:
-            return symbol
-    return None
+__all__ = ["ConfigError", "EngineConfig", "capture_symbol", "replay_path"]
 
 
 def replay_path(venue: str) -> Path | None:
@@ -96,27 +89,21 @@ class EngineConfig:
                 raise ConfigError("venue 'replay' needs replay_bars (or write replay:PATH)")
             if self.symbols != (self.replay_bars.symbol,):
                 object.__setattr__(self, "symbols", (self.replay_bars.symbol,))
-        elif info.name == "replay":
-            assert arg is not None
-            path = Path(arg).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"venue {self.venue!r}: no capture file at {path}")
-            symbol = capture_symbol(path)
-            if symbol is None:
-                raise ConfigError(
-                    f"venue {self.venue!r}: no known symbol in the file name "
-                    f"(known: {', '.join(DEFAULT_INSTRUMENTS)})"
-                )
-            object.__setattr__(self, "symbols", (symbol,))
-            if isinstance(self.replay_speed, bool) or not (0 <= self.replay_speed <= 10_000):
-                raise ConfigError(f"replay_speed must be in [0, 10000], got {self.replay_speed}")
+        elif arg is not None and info.symbols_for is not None:
+            try:
+                object.__setattr__(self, "symbols", info.symbols_for(arg))
+            except UnknownVenue as exc:
+                raise ConfigError(str(exc)) from None
+        if arg is not None and (
+            isinstance(self.replay_speed, bool) or not (0 <= self.replay_speed <= 10_000)
+        ):
+            raise ConfigError(f"replay_speed must be in [0, 10000], got {self.replay_speed}")
         if not self.symbols:
             raise ConfigError("at least one symbol is needed")
-        unknown = [s for s in self.symbols if s not in DEFAULT_INSTRUMENTS]
-        if unknown:
-            raise ConfigError(
-                f"unknown symbol(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_INSTRUMENTS)}"
-            )
+        known = info.catalogue
+        unknown = [] if known is None else [s for s in self.symbols if s not in known]
+        if known is not None and unknown:
+            raise ConfigError(f"unknown symbol(s) {', '.join(unknown)}; known: {', '.join(known)}")
         if len(set(self.symbols)) != len(self.symbols):
             raise ConfigError("symbols are listed twice")
         for name in ("paper_cash", "maker_fee_bps", "taker_fee_bps", "latency_ms"):
