@@ -116,7 +116,7 @@ class Engine(
                 inst.min_notional,
             )
         cfg = self.config
-        self._fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
+        self._fees: FeeSchedule = cfg.broker.fees  # fractions of notional (engine.config)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -156,7 +156,7 @@ class Engine(
         self._replay: BarReplayMarket | None = None
         self._replay_now = 0
         self.replay_finished = threading.Event()
-        self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
+        self._portfolio = Portfolio.new(cfg.broker.paper_cash, cfg.symbols)
         self._kernel_obj: Kernel | None = None
         self._journal = Journal(self)
         self._recent_orders: deque[OrderView] = deque(maxlen=200)

@@ -34,7 +34,7 @@ class RestoreMixin(EngineState):
 
     def _setup(self) -> None:
         cfg = self.config
-        self._store = Store.open(cfg.data_dir, lock=cfg.lock_data_dir)
+        self._store = Store.open(cfg.journal.data_dir, lock=cfg.journal.lock_data_dir)
         restored = self._store.load_state()
         now = self._now()
         self._started_ns = now
@@ -112,7 +112,7 @@ class RestoreMixin(EngineState):
             books=books,
             broker=BrokerConfig(
                 fees=self._fees,
-                latency_ns=int(cfg.latency_ms * 1_000_000),
+                latency_ns=cfg.broker.latency_ns,
                 consume_liquidity=consume,
             ),
             risk=RiskEngine(),
@@ -173,7 +173,8 @@ class RestoreMixin(EngineState):
         neither lifts a halt nor resets the day."""
         assert self._store is not None
         kernel = self._kernel
-        limits = self._store.load_risk_limits()
+        # The database's limits win; the config's are where a new account starts.
+        limits = {**self.config.risk.limits.to_strings(), **self._store.load_risk_limits()}
         record = self._store.load_risk_state()
         if record is not None:
             kernel.set_risk(
