@@ -46,10 +46,6 @@ _PROBE_EVERY_S = 1.0
 _PANIC_MAX_ATTEMPTS = 5
 _PANIC_ATTEMPT_TIMEOUT_S = 2.0
 _FLOW_BATCH: Final = 64  # queued orders handled per loop turn (market data runs in between)
-# ... or fewer once a turn has run this long, but never fewer than _FLOW_MIN (denials are
-# journaled once per turn, so a turn must carry enough of them).
-_FLOW_SLICE_S: Final = 0.004
-_FLOW_MIN: Final = 16
 _DENIAL_BATCH: Final = 256
 _CONTROL: Final = (PanicClose, CancelAll, ResetHalt)
 
