@@ -1,0 +1,471 @@
+"""``CcxtMarketData``: a ccxt.pro exchange as a push-based ``MarketDataSource``.
+
+ccxt keeps the book (snapshot + ``U``/``u`` diffs, its sequence check left on) but recovers from
+nothing by itself: it reconnects only when ``watch_*`` is called again, ignores ``Retry-After``,
+notices no stall, and one malformed frame leaves ``watch_order_book`` waiting for minutes. So
+each stream (one book, one trade tape per symbol) runs its own loop here:
+
+- a watchdog per stream: no message on its connection for ``stale_after_s`` (a stall, or
+  ccxt's receive loop stopped by a malformed frame), or messages but no book for
+  ``resync_timeout_s``, closes the stream's connection and the watch starts again;
+- any ``ccxt.BaseError`` (``NetworkError``, ``ChecksumError``/``InvalidNonce`` after a gap,
+  plain ``OperationFailed`` for an HTTP 500 during the snapshot) closes the connection and
+  retries after an exponential backoff with jitter, never sooner than ``Retry-After``;
+- every book is checked (crossed, off-grid, update id going back) before it is applied; a bad
+  one is a resync.
+
+Books are converted to the instrument's grid exactly (ccxt's float levels through their
+shortest ``repr``, which round-trips Binance's decimal strings) and applied to the source's own
+``OrderBook``; the changed levels are pushed as ``LevelUpdate``s carrying the exchange update id
+(``seq``) and the exchange timestamp (``ts_ns``). Receive latency (our clock minus the
+exchange's event time) and the book-apply time are kept per symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import ccxt.pro
+
+from engine.book import OrderBook
+from engine.model.instrument import Instrument
+from engine.model.market import BookSide, LevelUpdate, MarketEvent, TradeTick
+from engine.model.orders import OrderSide
+from engine.venues.base import FeedHealth, HealthChange, MarketDataSink
+from engine.venues.ccxt.backoff import Backoff, retry_after_s
+
+log = logging.getLogger(__name__)
+
+_LATENCY_SAMPLES = 10_000
+
+
+class BookIntegrityError(ccxt.BaseError):  # type: ignore[misc]
+    """A book ccxt handed over is not usable (crossed, off the grid, update id going back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CcxtFeedConfig:
+    """One ccxt market-data connection. ``api_url``/``ws_url`` point it at a testnet, a proxy
+    or an emulator (Binance: ``http://host:port`` and ``ws://host:port/stream``)."""
+
+    exchange: str = "binance"
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    market_types: tuple[str, ...] = ("spot",)
+    api_url: str | None = None
+    ws_url: str | None = None
+    trades: bool = True
+    stale_after_s: float = 5.0  # no message on the book's connection this long: stall, reconnect
+    trade_stale_after_s: float = 120.0  # the same for the trade tape (quiet markets trade rarely)
+    resync_timeout_s: float = 30.0  # messages arrive but no book this long: reconnect
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 10.0
+    book_depth: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ValueError("symbols must not be empty")
+        for name in ("stale_after_s", "trade_stale_after_s", "resync_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.backoff_base_s <= self.backoff_cap_s:
+            raise ValueError("need 0 < backoff_base_s <= backoff_cap_s")
+        if self.book_depth < 1:
+            raise ValueError(f"book_depth must be >= 1, got {self.book_depth}")
+        for url in (self.api_url, self.ws_url):
+            if url is not None and "://" not in url:
+                raise ValueError(f"endpoint {url!r} needs a scheme (http://, ws://)")
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """Counters of one source (also what a headless summary reports)."""
+
+    book_updates: int = 0
+    trades: int = 0
+    reconnects: int = 0
+    resyncs: int = 0
+    stalls: int = 0
+    errors: int = 0
+    last_error: str = ""
+    receive_latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
+    apply_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
+
+
+def make_exchange(config: CcxtFeedConfig) -> Any:
+    """A ccxt.pro client for ``config``, endpoints rewritten when given."""
+    cls = getattr(ccxt.pro, config.exchange, None)
+    if cls is None:
+        raise ValueError(f"ccxt.pro has no exchange {config.exchange!r}")
+    ex = cls(
+        {
+            "enableRateLimit": True,
+            "options": {"fetchMarkets": {"types": list(config.market_types)}},
+        }
+    )
+    if config.exchange == "binance":
+        api = ex.urls["api"]
+        if config.api_url is not None:
+            root = config.api_url.rstrip("/")
+            api["public"] = api["private"] = f"{root}/api/v3"
+            api["v1"] = f"{root}/api/v1"
+        if config.ws_url is not None:
+            ws = config.ws_url.rstrip("/")
+            if "/stream" not in ws:  # ccxt tells spot from swap by it
+                ws += "/stream"
+            api["ws"]["spot"] = api["ws"]["margin"] = ws
+    elif config.api_url is not None or config.ws_url is not None:
+        raise ValueError(f"endpoint overrides are not mapped for {config.exchange!r} yet")
+    return ex
+
+
+def _dec(x: object) -> Decimal:
+    if isinstance(x, float):
+        return Decimal(repr(x))
+    return Decimal(str(x))
+
+
+def instrument_from_market(market: Mapping[str, Any]) -> Instrument:
+    """Tick, lot and minimum notional from a ccxt market (precision mode TICK_SIZE)."""
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+    tick, lot = precision.get("price"), precision.get("amount")
+    if tick is None or lot is None:
+        raise ValueError(f"{market.get('symbol')}: no tick or lot size in the market")
+    cost_min = (limits.get("cost") or {}).get("min")
+    return Instrument(
+        symbol=str(market["symbol"]),
+        base=str(market["base"]),
+        quote=str(market["quote"]),
+        tick_size=_dec(tick).normalize(),
+        lot_size=_dec(lot).normalize(),
+        min_notional=_dec(cost_min) if cost_min is not None else Decimal(0),
+    )
+
+
+HealthListener = Callable[[HealthChange], None]
+
+
+class CcxtMarketData:
+    """Books and trades of ``config.symbols`` from a ccxt.pro exchange (``MarketDataSource``)."""
+
+    def __init__(
+        self,
+        config: CcxtFeedConfig,
+        *,
+        exchange_factory: Callable[[CcxtFeedConfig], Any] = make_exchange,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.config = config
+        self._factory = exchange_factory
+        self._clock_ns = clock_ns
+        self._exchange: Any = None
+        self._instruments: dict[str, Instrument] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
+        self._health: dict[str, FeedHealth] = {}
+        self._sink: MarketDataSink | None = None
+        self.stats = FeedStats()
+        self.per_symbol: dict[str, FeedStats] = {}
+
+    name = "binance"
+
+    # ------------------------------------------------------------------ the protocol
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return self._instruments
+
+    @property
+    def books(self) -> Mapping[str, OrderBook]:
+        return self._books
+
+    @property
+    def health(self) -> FeedHealth:
+        order = (FeedHealth.RECONNECTING, FeedHealth.RESYNCING, FeedHealth.STALE)
+        states = set(self._health.values()) or {FeedHealth.RECONNECTING}
+        for worst in order:
+            if worst in states:
+                return worst
+        return FeedHealth.LIVE
+
+    def health_of(self, symbol: str) -> FeedHealth:
+        return self._health.get(symbol, FeedHealth.RECONNECTING)
+
+    async def connect(self) -> None:
+        """Load the markets (instruments) once, retrying with backoff; idempotent."""
+        if self._instruments:
+            return
+        if self._exchange is None:
+            self._exchange = self._factory(self.config)
+        backoff = self._backoff()
+        while True:
+            try:
+                markets = await self._exchange.load_markets()
+                break
+            except ccxt.BaseError as e:
+                self._note_error(None, e)
+                await asyncio.sleep(backoff.delay(self._retry_after()))
+        missing = [s for s in self.config.symbols if s not in markets]
+        if missing:
+            raise ValueError(f"{self.config.exchange} has no market {', '.join(missing)}")
+        for s in self.config.symbols:
+            inst = instrument_from_market(markets[s])
+            self._instruments[s] = inst
+            self._books[s] = OrderBook(inst)
+            self._levels[s] = ({}, {})
+            self.per_symbol[s] = FeedStats()
+
+    async def run(self, sink: MarketDataSink) -> None:
+        """Stream until cancelled; the ccxt client is closed before this returns."""
+        self._sink = sink
+        try:
+            await self.connect()
+            async with asyncio.TaskGroup() as tg:
+                for s in self.config.symbols:
+                    tg.create_task(self._book_loop(s), name=f"ccxt-book-{s}")
+                    if self.config.trades:
+                        tg.create_task(self._trade_loop(s), name=f"ccxt-trades-{s}")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        ex, self._exchange = self._exchange, None
+        if ex is not None:
+            await ex.close()
+
+    # ------------------------------------------------------------------ stream loops
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.config.backoff_base_s, self.config.backoff_cap_s)
+
+    async def _book_loop(self, symbol: str) -> None:
+        self._set_health(symbol, FeedHealth.RESYNCING, "subscribing")
+
+        async def watch() -> Any:
+            return await self._exchange.watch_order_book(symbol, self.config.book_depth)
+
+        await self._stream(symbol, f"orderbook::{symbol}", watch, self._on_book, book=True)
+
+    async def _trade_loop(self, symbol: str) -> None:
+        async def watch() -> Any:
+            return await self._exchange.watch_trades(symbol)
+
+        # A quiet market trades rarely: only the book stream's silence is a stall.
+        await self._stream(symbol, f"trade::{symbol}", watch, self._on_trades, book=False)
+
+    async def _stream(
+        self,
+        symbol: str,
+        message_hash: str,
+        watch: Callable[[], Awaitable[Any]],
+        handle: Callable[[str, Any, int], None],
+        *,
+        book: bool,
+    ) -> None:
+        backoff = self._backoff()
+        stale_s = self.config.stale_after_s if book else self.config.trade_stale_after_s
+        while True:
+            task = asyncio.ensure_future(watch())
+            try:
+                silent = await self._watchdog(task, message_hash, stale_s)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if silent is not None:
+                self.stats.stalls += 1
+                if book:
+                    self._set_health(symbol, FeedHealth.STALE, silent)
+                await self._drop(message_hash)
+                task.cancel()
+                self._retire(task)
+                self.stats.reconnects += 1
+                if book:
+                    self._set_health(symbol, FeedHealth.RECONNECTING, "reconnecting after a stall")
+                await asyncio.sleep(backoff.delay())
+                if book:
+                    self._set_health(symbol, FeedHealth.RESYNCING, "resubscribing")
+                continue
+            recv_ns = self._clock_ns()
+            try:
+                result = task.result()
+                handle(symbol, result, recv_ns)
+            except asyncio.CancelledError:  # ccxt cancels its futures when a client closes
+                await self._recover(
+                    symbol, message_hash, ccxt.NetworkError("closed"), backoff, book
+                )
+                continue
+            except ccxt.BaseError as e:
+                await self._recover(symbol, message_hash, e, backoff, book)
+                continue
+            backoff.reset()
+
+    async def _watchdog(
+        self, task: asyncio.Future[Any], message_hash: str, stale_s: float
+    ) -> str | None:
+        """Wait for ``task``; None when it finished, else why the stream is considered dead:
+        no frame on its connection for ``stale_s`` (a stall, or ccxt's receive loop stopped by
+        a malformed frame), or frames but no result for ``resync_timeout_s`` (a stuck resync)."""
+        started = time.time()
+        tick = min(stale_s, self.config.resync_timeout_s) / 4
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=tick)
+            if done:
+                return None
+            now = time.time()
+            last = max(started, self._last_frame_s(message_hash))
+            if now - last > stale_s:
+                return f"no message for {now - last:.1f} s"
+            if now - started > self.config.resync_timeout_s:
+                return f"no update for {now - started:.1f} s while connected"
+
+    def _last_frame_s(self, message_hash: str) -> float:
+        ex = self._exchange
+        best = 0.0
+        for client in list(ex.clients.values()) if ex is not None else ():
+            if message_hash in client.subscriptions or message_hash in client.futures:
+                at = getattr(client, "last_message_at", None)
+                if at is not None:
+                    best = max(best, at / 1000)
+        return best
+
+    async def _recover(
+        self, symbol: str, message_hash: str, error: Exception, backoff: Backoff, book: bool
+    ) -> None:
+        self._note_error(symbol, error)
+        gap = isinstance(error, ccxt.ChecksumError | ccxt.InvalidNonce | BookIntegrityError)
+        retry_after = self._retry_after() if isinstance(error, ccxt.DDoSProtection) else None
+        await self._drop(message_hash)
+        if book:
+            if gap:
+                self.stats.resyncs += 1
+                self._set_health(symbol, FeedHealth.RESYNCING, f"resync: {error}")
+            else:
+                self.stats.reconnects += 1
+                self._set_health(symbol, FeedHealth.RECONNECTING, f"reconnecting: {error}")
+        await asyncio.sleep(backoff.delay(retry_after))
+        if book:
+            self._set_health(symbol, FeedHealth.RESYNCING, "resubscribing")
+
+    async def _drop(self, message_hash: str) -> None:
+        """Close the connection(s) carrying ``message_hash`` so the next watch starts afresh."""
+        ex = self._exchange
+        if ex is None:
+            return
+        for url, client in list(ex.clients.items()):
+            if message_hash in client.subscriptions or message_hash in client.futures:
+                ex.clients.pop(url, None)
+                try:
+                    await client.close()
+                except Exception as e:  # a dead transport may fail to close; it is gone anyway
+                    log.debug("closing %s: %s", url, e)
+        symbol = message_hash.partition("::")[2]
+        if message_hash.startswith("orderbook::"):
+            ex.orderbooks.pop(symbol, None)
+
+    @staticmethod
+    def _retire(task: asyncio.Future[Any]) -> None:
+        def _consume(t: asyncio.Future[Any]) -> None:
+            if not t.cancelled():
+                t.exception()
+
+        task.add_done_callback(_consume)
+
+    def _retry_after(self) -> float | None:
+        ex = self._exchange
+        return retry_after_s(getattr(ex, "last_response_headers", None)) if ex else None
+
+    def _note_error(self, symbol: str | None, error: Exception) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = f"{type(error).__name__}: {error}"[:300]
+        log.warning("%s %s: %s", self.config.exchange, symbol or "markets", self.stats.last_error)
+
+    def _set_health(self, symbol: str, health: FeedHealth, reason: str) -> None:
+        if self._health.get(symbol) is health:
+            return
+        self._health[symbol] = health
+        if self._sink is not None:
+            self._sink.on_health(HealthChange(symbol, health, reason, self._clock_ns()))
+
+    # ------------------------------------------------------------------ conversion
+
+    def _on_book(self, symbol: str, ob: Any, recv_ns: int) -> None:
+        inst = self._instruments[symbol]
+        book = self._books[symbol]
+        nonce = ob.get("nonce")
+        if nonce is None:
+            raise BookIntegrityError(f"{symbol}: book without an update id")
+        seq = int(nonce)
+        ts_ms = ob.get("timestamp")
+        ts_ns = int(ts_ms) * 1_000_000 if ts_ms is not None else recv_ns
+        bids = self._grid(inst, ob["bids"])
+        asks = self._grid(inst, ob["asks"])
+        if bids and asks and max(bids) >= min(asks):
+            raise BookIntegrityError(f"{symbol}: crossed book at update id {seq}")
+        was_live = self._health.get(symbol) is FeedHealth.LIVE
+        if was_live and seq < book.seq:
+            raise BookIntegrityError(f"{symbol}: update id went back {book.seq} -> {seq}")
+        old_bids, old_asks = self._levels[symbol]
+        events: list[MarketEvent] = []
+        for side, old, new in ((BookSide.BID, old_bids, bids), (BookSide.ASK, old_asks, asks)):
+            for p, q in new.items():
+                if old.get(p) != q:
+                    events.append(LevelUpdate(symbol, side, p, q, seq, ts_ns))
+            for p in old.keys() - new.keys():
+                events.append(LevelUpdate(symbol, side, p, 0, seq, ts_ns))
+        if was_live:
+            for ev in events:
+                assert isinstance(ev, LevelUpdate)
+                book.set_level(ev.side, ev.price_ticks, ev.size_lots)
+            book.seq, book.ts_ns = seq, ts_ns
+        else:
+            book.apply_snapshot(bids.items(), asks.items(), seq, ts_ns)
+        self._levels[symbol] = (bids, asks)
+        done_ns = self._clock_ns()
+        stats = self.per_symbol[symbol]
+        for s in (self.stats, stats):
+            s.book_updates += 1
+            s.receive_latency_ns.append(recv_ns - ts_ns)
+            s.apply_ns.append(done_ns - recv_ns)
+        self._set_health(symbol, FeedHealth.LIVE, f"book in sync at update id {seq}")
+        if events and self._sink is not None:
+            self._sink.on_market(events)
+
+    @staticmethod
+    def _grid(inst: Instrument, levels: Sequence[Sequence[Any]]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for level in levels:
+            price, qty = _dec(level[0]), _dec(level[1])
+            if not inst.is_on_tick(price) or not inst.is_on_lot(qty):
+                raise BookIntegrityError(f"{inst.symbol}: level {price} x {qty} is off the grid")
+            lots = inst.qty_to_lots(qty)
+            if lots > 0:
+                out[inst.price_to_ticks(price)] = lots
+        return out
+
+    def _on_trades(self, symbol: str, trades: Any, recv_ns: int) -> None:
+        inst = self._instruments[symbol]
+        events: list[MarketEvent] = []
+        for t in trades:
+            ts_ms = t.get("timestamp")
+            events.append(
+                TradeTick(
+                    symbol,
+                    inst.price_to_ticks(_dec(t["price"])),
+                    inst.qty_to_lots(_dec(t["amount"])),
+                    OrderSide.SELL if t.get("side") == "sell" else OrderSide.BUY,
+                    int(t.get("id") or 0),
+                    int(ts_ms) * 1_000_000 if ts_ms is not None else recv_ns,
+                )
+            )
+        self.stats.trades += len(events)
+        self.per_symbol[symbol].trades += len(events)
+        if events and self._sink is not None:
+            self._sink.on_market(events)
