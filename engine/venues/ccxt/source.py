@@ -172,6 +172,9 @@ class CcxtMarketData:
         self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self._health: dict[str, FeedHealth] = {}
         self._sink: MarketDataSink | None = None
+        self._credited_at = time.monotonic()
+        self._price_cache: dict[str, dict[object, int]] = {}
+        self._qty_cache: dict[str, dict[object, int]] = {}
         self.stats = FeedStats()
         self.per_symbol: dict[str, FeedStats] = {}
 
@@ -291,6 +294,7 @@ class CcxtMarketData:
                     self._set_health(symbol, FeedHealth.RECONNECTING, "reconnecting after a stall")
                 await asyncio.sleep(backoff.delay())
                 if book:
+                    self._credit_idle_rate_limit()
                     self._set_health(symbol, FeedHealth.RESYNCING, "resubscribing")
                 continue
             recv_ns = self._clock_ns()
@@ -352,6 +356,7 @@ class CcxtMarketData:
                 self._set_health(symbol, FeedHealth.RECONNECTING, f"reconnecting: {error}")
         await asyncio.sleep(backoff.delay(retry_after))
         if book:
+            self._credit_idle_rate_limit()
             self._set_health(symbol, FeedHealth.RESYNCING, "resubscribing")
 
     async def _drop(self, message_hash: str) -> None:
@@ -377,6 +382,29 @@ class CcxtMarketData:
                 t.exception()
 
         task.add_done_callback(_consume)
+
+    def _credit_idle_rate_limit(self) -> None:
+        """Credit ccxt's leaky bucket with the time it sat idle.
+
+        ccxt 4.5's ``Throttler`` refills only while requests wait in its queue: the tokens a
+        snapshot left negative stay negative however long the bucket then idles, so every
+        resync waits ``cost x rateLimit`` (500 ms for a 1000-level Binance snapshot) before its
+        REST request leaves. A correct leaky bucket refills while idle; this adds what it would
+        have refilled since our last credit, capped at the bucket's capacity, as ccxt does."""
+        ex = self._exchange
+        throttler = getattr(ex, "throttler", None)
+        cfg = getattr(throttler, "config", None)
+        now = time.monotonic()
+        last, self._credited_at = self._credited_at, now
+        if not isinstance(cfg, dict) or getattr(throttler, "running", False):
+            return
+        try:
+            refill = float(cfg["refillRate"])  # tokens per ms
+            capacity = float(cfg["capacity"])
+            tokens = float(cfg["tokens"])
+        except (KeyError, TypeError, ValueError):
+            return
+        cfg["tokens"] = min(capacity, tokens + (now - last) * 1000.0 * refill)
 
     def _retry_after(self) -> float | None:
         ex = self._exchange
@@ -438,16 +466,31 @@ class CcxtMarketData:
         if events and self._sink is not None:
             self._sink.on_market(events)
 
-    @staticmethod
-    def _grid(inst: Instrument, levels: Sequence[Sequence[Any]]) -> dict[int, int]:
+    def _grid(self, inst: Instrument, levels: Sequence[Sequence[Any]]) -> dict[int, int]:
+        """Levels in ticks and lots; conversions are memoised (a book repeats its prices)."""
+        prices = self._price_cache.setdefault(inst.symbol, {})
+        qtys = self._qty_cache.setdefault(inst.symbol, {})
+        if len(prices) > 200_000:
+            prices.clear()
+        if len(qtys) > 200_000:
+            qtys.clear()
         out: dict[int, int] = {}
         for level in levels:
-            price, qty = _dec(level[0]), _dec(level[1])
-            if not inst.is_on_tick(price) or not inst.is_on_lot(qty):
-                raise BookIntegrityError(f"{inst.symbol}: level {price} x {qty} is off the grid")
-            lots = inst.qty_to_lots(qty)
+            p, q = level[0], level[1]
+            ticks = prices.get(p)
+            if ticks is None:
+                price = _dec(p)
+                if not inst.is_on_tick(price):
+                    raise BookIntegrityError(f"{inst.symbol}: price {price} is off the grid")
+                ticks = prices[p] = inst.price_to_ticks(price)
+            lots = qtys.get(q)
+            if lots is None:
+                qty = _dec(q)
+                if not inst.is_on_lot(qty):
+                    raise BookIntegrityError(f"{inst.symbol}: size {qty} is off the grid")
+                lots = qtys[q] = inst.qty_to_lots(qty)
             if lots > 0:
-                out[inst.price_to_ticks(price)] = lots
+                out[ticks] = lots
         return out
 
     def _on_trades(self, symbol: str, trades: Any, recv_ns: int) -> None:
