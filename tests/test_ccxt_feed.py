@@ -236,3 +236,23 @@ def test_http_500_during_resync_is_retried() -> None:
         assert "OperationFailed" in src.stats.last_error or src.stats.errors >= 1
 
     run(scenario)
+
+
+def test_the_rest_backup_serves_while_the_primary_is_down_then_hands_back() -> None:
+    async def scenario(emu: BinanceEmulator, src: CcxtMarketData, rec: Recorder) -> None:
+        assert src.serving[SYMBOL] == "primary"
+        emu.refuse_websockets()
+        await emu.drop_sockets()
+        await until(lambda: src.stats.failovers >= 1)
+        assert src.serving[SYMBOL] == "backup"
+        assert src.health_of(SYMBOL) is FeedHealth.LIVE
+        served = src.stats.backup_books
+        await until(lambda: src.stats.backup_books >= served + 3)  # it keeps serving
+        emu.refuse_websockets(False)
+        await until(lambda: src.serving[SYMBOL] == "primary")
+        await _recovered(rec)
+
+    rec = run(scenario, backup_poll_s=0.1, failover_after_s=0.3, backup_depth=TRUTH_DEPTH)
+    reasons = [h.reason for h in rec.health]
+    assert "failover: the REST backup serves" in reasons
+    assert "the primary stream serves again" in reasons

@@ -177,6 +177,7 @@ class BinanceEmulator:
         self._swap = False
         self._malformed = 0
         self._depth_faults: list[tuple[int, float | None]] = []
+        self._refuse_ws = False
         self._runner: web.AppRunner | None = None
         self._clock: asyncio.Task[None] | None = None
         self.port = 0
@@ -229,6 +230,10 @@ class BinanceEmulator:
     async def drop_sockets(self) -> None:
         for c in list(self._conns):
             await c.ws.close()
+
+    def refuse_websockets(self, refuse: bool = True) -> None:
+        """New websocket connections are answered 503 (the stream endpoint is down)."""
+        self._refuse_ws = refuse
 
     def stall_sockets(self) -> None:
         """The connections open now stay open and receive nothing more (new ones are served)."""
@@ -416,7 +421,9 @@ class BinanceEmulator:
 
     # ------------------------------------------------------------------ websocket
 
-    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        if self._refuse_ws:
+            return web.Response(status=503, text="stream endpoint unavailable")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         conn = _Conn(ws)

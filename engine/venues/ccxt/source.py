@@ -68,6 +68,11 @@ class CcxtFeedConfig:
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 10.0
     book_depth: int = 1000
+    # The hot backup: REST polling of the book on a second client, serving when the primary
+    # stream has published nothing for failover_after_s. None: no backup.
+    backup_poll_s: float | None = None
+    backup_depth: int = 100
+    failover_after_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -77,8 +82,12 @@ class CcxtFeedConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.backoff_base_s <= self.backoff_cap_s:
             raise ValueError("need 0 < backoff_base_s <= backoff_cap_s")
-        if self.book_depth < 1:
-            raise ValueError(f"book_depth must be >= 1, got {self.book_depth}")
+        if self.backup_poll_s is not None and not self.backup_poll_s > 0:
+            raise ValueError(f"backup_poll_s must be > 0, got {self.backup_poll_s}")
+        if not self.failover_after_s > 0:
+            raise ValueError(f"failover_after_s must be > 0, got {self.failover_after_s}")
+        if self.book_depth < 1 or self.backup_depth < 1:
+            raise ValueError("book_depth and backup_depth must be >= 1")
         for url in (self.api_url, self.ws_url):
             if url is not None and "://" not in url:
                 raise ValueError(f"endpoint {url!r} needs a scheme (http://, ws://)")
@@ -93,6 +102,8 @@ class FeedStats:
     reconnects: int = 0
     resyncs: int = 0
     stalls: int = 0
+    failovers: int = 0  # the backup took over from a silent primary
+    backup_books: int = 0  # books the backup published
     errors: int = 0
     last_error: str = ""
     receive_latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
@@ -172,7 +183,10 @@ class CcxtMarketData:
         self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self._health: dict[str, FeedHealth] = {}
         self._sink: MarketDataSink | None = None
-        self._credited_at = time.monotonic()
+        self._credited_at: dict[str, float] = {}
+        self._backup: Any = None
+        self._last_primary: dict[str, float] = {}  # monotonic time of the primary's last book
+        self.serving: dict[str, str] = {}  # symbol -> "primary" | "backup"
         self._price_cache: dict[str, dict[object, int]] = {}
         self._qty_cache: dict[str, dict[object, int]] = {}
         self.stats = FeedStats()
@@ -193,13 +207,15 @@ class CcxtMarketData:
     @property
     def health(self) -> FeedHealth:
         order = (FeedHealth.RECONNECTING, FeedHealth.RESYNCING, FeedHealth.STALE)
-        states = set(self._health.values()) or {FeedHealth.RECONNECTING}
+        states = {self.health_of(s) for s in self.config.symbols}
         for worst in order:
             if worst in states:
                 return worst
         return FeedHealth.LIVE
 
     def health_of(self, symbol: str) -> FeedHealth:
+        if self.serving.get(symbol) == "backup":
+            return FeedHealth.LIVE
         return self._health.get(symbol, FeedHealth.RECONNECTING)
 
     async def connect(self) -> None:
@@ -225,6 +241,7 @@ class CcxtMarketData:
             self._books[s] = OrderBook(inst)
             self._levels[s] = ({}, {})
             self.per_symbol[s] = FeedStats()
+            self.serving[s] = "primary"
 
     async def run(self, sink: MarketDataSink) -> None:
         """Stream until cancelled; the ccxt client is closed before this returns."""
@@ -236,13 +253,17 @@ class CcxtMarketData:
                     tg.create_task(self._book_loop(s), name=f"ccxt-book-{s}")
                     if self.config.trades:
                         tg.create_task(self._trade_loop(s), name=f"ccxt-trades-{s}")
+                    if self.config.backup_poll_s is not None:
+                        tg.create_task(self._backup_loop(s), name=f"ccxt-backup-{s}")
         finally:
             await self.close()
 
     async def close(self) -> None:
-        ex, self._exchange = self._exchange, None
-        if ex is not None:
-            await ex.close()
+        for attr in ("_exchange", "_backup"):
+            ex = getattr(self, attr)
+            setattr(self, attr, None)
+            if ex is not None:
+                await ex.close()
 
     # ------------------------------------------------------------------ stream loops
 
@@ -383,7 +404,7 @@ class CcxtMarketData:
 
         task.add_done_callback(_consume)
 
-    def _credit_idle_rate_limit(self) -> None:
+    def _credit_idle_rate_limit(self, which: str = "primary") -> None:
         """Credit ccxt's leaky bucket with the time it sat idle.
 
         ccxt 4.5's ``Throttler`` refills only while requests wait in its queue: the tokens a
@@ -391,11 +412,12 @@ class CcxtMarketData:
         resync waits ``cost x rateLimit`` (500 ms for a 1000-level Binance snapshot) before its
         REST request leaves. A correct leaky bucket refills while idle; this adds what it would
         have refilled since our last credit, capped at the bucket's capacity, as ccxt does."""
-        ex = self._exchange
+        ex = self._exchange if which == "primary" else self._backup
         throttler = getattr(ex, "throttler", None)
         cfg = getattr(throttler, "config", None)
         now = time.monotonic()
-        last, self._credited_at = self._credited_at, now
+        last = self._credited_at.get(which, now)
+        self._credited_at[which] = now
         if not isinstance(cfg, dict) or getattr(throttler, "running", False):
             return
         try:
@@ -406,8 +428,8 @@ class CcxtMarketData:
             return
         cfg["tokens"] = min(capacity, tokens + (now - last) * 1000.0 * refill)
 
-    def _retry_after(self) -> float | None:
-        ex = self._exchange
+    def _retry_after(self, ex: Any = None) -> float | None:
+        ex = ex if ex is not None else self._exchange
         return retry_after_s(getattr(ex, "last_response_headers", None)) if ex else None
 
     def _note_error(self, symbol: str | None, error: Exception) -> None:
@@ -416,11 +438,69 @@ class CcxtMarketData:
         log.warning("%s %s: %s", self.config.exchange, symbol or "markets", self.stats.last_error)
 
     def _set_health(self, symbol: str, health: FeedHealth, reason: str) -> None:
+        """The primary stream's state; published unless the backup is serving the symbol."""
         if self._health.get(symbol) is health:
             return
         self._health[symbol] = health
+        if self.serving.get(symbol) != "backup":
+            self._announce(symbol, health, reason)
+
+    def _announce(self, symbol: str, health: FeedHealth, reason: str) -> None:
         if self._sink is not None:
             self._sink.on_health(HealthChange(symbol, health, reason, self._clock_ns()))
+
+    # ------------------------------------------------------------------ the hot backup
+
+    async def _backup_loop(self, symbol: str) -> None:
+        """Poll the REST book while the primary is silent past ``failover_after_s``; its books
+        are arbitrated by update id with the primary's (the newer one wins, never backwards)."""
+        cfg = self.config
+        assert cfg.backup_poll_s is not None
+        if self._backup is None:
+            self._backup = self._factory(cfg)
+            self._backup.markets = self._exchange.markets
+            self._backup.markets_by_id = self._exchange.markets_by_id
+            self._backup.symbols = self._exchange.symbols
+        backoff = self._backoff()
+        check_s = min(cfg.backup_poll_s, cfg.failover_after_s) / 4
+        polled = 0.0
+        while True:
+            await asyncio.sleep(check_s)
+            now = time.monotonic()
+            silent = now - self._last_primary.get(symbol, now) > cfg.failover_after_s
+            if not silent or now - polled < cfg.backup_poll_s:
+                continue
+            polled = now
+            self._credit_idle_rate_limit("backup")
+            try:
+                ob = await self._backup.fetch_order_book(symbol, cfg.backup_depth)
+            except ccxt.BaseError as e:
+                self._note_error(symbol, e)
+                await asyncio.sleep(backoff.delay(self._retry_after(self._backup)))
+                continue
+            backoff.reset()
+            if time.monotonic() - self._last_primary.get(symbol, 0.0) <= cfg.failover_after_s:
+                continue  # the primary came back while we asked
+            self._on_backup_book(symbol, ob, self._clock_ns())
+
+    def _on_backup_book(self, symbol: str, ob: Any, recv_ns: int) -> None:
+        nonce = ob.get("nonce")
+        book = self._books[symbol]
+        if nonce is None or int(nonce) <= book.seq:
+            return
+        inst = self._instruments[symbol]
+        bids, asks = self._grid(inst, ob["bids"]), self._grid(inst, ob["asks"])
+        if bids and asks and max(bids) >= min(asks):
+            return
+        if self.serving[symbol] != "backup":
+            self.serving[symbol] = "backup"
+            self.stats.failovers += 1
+            self.per_symbol[symbol].failovers += 1
+            self._announce(symbol, FeedHealth.LIVE, "failover: the REST backup serves")
+        ts_ms = ob.get("timestamp")
+        ts_ns = int(ts_ms) * 1_000_000 if ts_ms is not None else recv_ns
+        self.stats.backup_books += 1
+        self._publish(symbol, bids, asks, int(nonce), ts_ns, recv_ns, snapshot=False)
 
     # ------------------------------------------------------------------ conversion
 
@@ -438,8 +518,29 @@ class CcxtMarketData:
         if bids and asks and max(bids) >= min(asks):
             raise BookIntegrityError(f"{symbol}: crossed book at update id {seq}")
         was_live = self._health.get(symbol) is FeedHealth.LIVE
-        if was_live and seq < book.seq:
+        if seq < book.seq:
+            if self.serving[symbol] == "backup" or not was_live:
+                return  # the backup is ahead: arbitration by update id, never backwards
             raise BookIntegrityError(f"{symbol}: update id went back {book.seq} -> {seq}")
+        self._last_primary[symbol] = time.monotonic()
+        if self.serving[symbol] != "primary":
+            self.serving[symbol] = "primary"
+            self._announce(symbol, FeedHealth.LIVE, "the primary stream serves again")
+        self._publish(symbol, bids, asks, seq, ts_ns, recv_ns, snapshot=not was_live)
+        self._set_health(symbol, FeedHealth.LIVE, f"book in sync at update id {seq}")
+
+    def _publish(
+        self,
+        symbol: str,
+        bids: dict[int, int],
+        asks: dict[int, int],
+        seq: int,
+        ts_ns: int,
+        recv_ns: int,
+        *,
+        snapshot: bool,
+    ) -> None:
+        book = self._books[symbol]
         old_bids, old_asks = self._levels[symbol]
         events: list[MarketEvent] = []
         for side, old, new in ((BookSide.BID, old_bids, bids), (BookSide.ASK, old_asks, asks)):
@@ -448,13 +549,13 @@ class CcxtMarketData:
                     events.append(LevelUpdate(symbol, side, p, q, seq, ts_ns))
             for p in old.keys() - new.keys():
                 events.append(LevelUpdate(symbol, side, p, 0, seq, ts_ns))
-        if was_live:
+        if snapshot:
+            book.apply_snapshot(bids.items(), asks.items(), seq, ts_ns)
+        else:
             for ev in events:
                 assert isinstance(ev, LevelUpdate)
                 book.set_level(ev.side, ev.price_ticks, ev.size_lots)
             book.seq, book.ts_ns = seq, ts_ns
-        else:
-            book.apply_snapshot(bids.items(), asks.items(), seq, ts_ns)
         self._levels[symbol] = (bids, asks)
         done_ns = self._clock_ns()
         stats = self.per_symbol[symbol]
@@ -462,7 +563,6 @@ class CcxtMarketData:
             s.book_updates += 1
             s.receive_latency_ns.append(recv_ns - ts_ns)
             s.apply_ns.append(done_ns - recv_ns)
-        self._set_health(symbol, FeedHealth.LIVE, f"book in sync at update id {seq}")
         if events and self._sink is not None:
             self._sink.on_market(events)
 
