@@ -178,6 +178,8 @@ class BinanceEmulator:
         self._malformed = 0
         self._depth_faults: list[tuple[int, float | None]] = []
         self._refuse_ws = False
+        self._info_faults = 0
+        self._info_status = 500
         self._runner: web.AppRunner | None = None
         self._clock: asyncio.Task[None] | None = None
         self.port = 0
@@ -337,7 +339,14 @@ class BinanceEmulator:
     async def _time(self, request: web.Request) -> web.Response:
         return web.json_response({"serverTime": time.time_ns() // 1_000_000})
 
+    def fail_exchange_info(self, status: int, count: int) -> None:
+        self._info_faults += count
+        self._info_status = status
+
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        if self._info_faults:
+            self._info_faults -= 1
+            return web.json_response({}, status=self._info_status)
         s = self.script
         market = {
             "symbol": s.symbol,

@@ -231,6 +231,11 @@ class CcxtMarketData:
                 break
             except ccxt.BaseError as e:
                 self._note_error(None, e)
+                if backoff.attempts == 0 and self._sink is not None:
+                    why = f"disconnected, retrying: {self.stats.last_error}"
+                    self._sink.on_health(
+                        HealthChange(None, FeedHealth.RECONNECTING, why, self._clock_ns())
+                    )
                 await asyncio.sleep(backoff.delay(self._retry_after()))
         missing = [s for s in self.config.symbols if s not in markets]
         if missing:
