@@ -5,6 +5,8 @@ source publishes after it whose update id and top 50 levels equal the emulator's
 - reconnect: socket dropped -> first correct book;
 - resync: the gap detected (the source reports ``resyncing``) -> first correct book;
 - stall / malformed frame: injected -> first correct book (watchdog at ``STALE_S``);
+- failover: the primary's last book + its silence threshold -> the REST backup's first
+  correct book;
 - receive -> book applied: ccxt's watch returns -> our book updated and pushed (p99);
 - exchange -> book applied: the emulator's event time (ms resolution) -> book applied (p99).
 """
@@ -32,6 +34,7 @@ from engine.venues.ccxt.source import CcxtFeedConfig, CcxtMarketData  # noqa: E4
 SYMBOL = "BTC/USDT"
 STALE_S = 1.0
 REPEATS = 3
+FAILOVER_S = 0.5  # the primary's silence threshold
 DEADLINE_S = 60.0
 
 
@@ -77,15 +80,27 @@ def _pct(xs: Sequence[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def _session() -> dict[str, Any]:
+async def _session(backup: bool) -> dict[str, Any]:
     async with BinanceEmulator(generated_script(), interval_s=0.01) as emu:
         cfg = CcxtFeedConfig(
-            symbols=(SYMBOL,), api_url=emu.api_url, ws_url=emu.ws_url, stale_after_s=STALE_S
+            symbols=(SYMBOL,),
+            api_url=emu.api_url,
+            ws_url=emu.ws_url,
+            stale_after_s=STALE_S,
+            backup_poll_s=0.2 if backup else None,
+            failover_after_s=FAILOVER_S,
+            backup_depth=TRUTH_DEPTH,
         )
         source = CcxtMarketData(cfg)
         probe = _Probe(source, emu)
         task = asyncio.create_task(source.run(probe))
-        out: dict[str, list[float]] = {"reconnect": [], "resync": [], "stall": [], "malformed": []}
+        out: dict[str, list[float]] = {
+            "reconnect": [],
+            "resync": [],
+            "stall": [],
+            "malformed": [],
+            "failover": [],
+        }
 
         async def settle() -> None:
             n = len(probe.correct)
@@ -93,25 +108,44 @@ async def _session() -> dict[str, Any]:
             # the token bucket of ccxt's rate limiter refills between faults
             await asyncio.sleep(1.0)
 
+        live = FeedHealth.LIVE
+
         async def measure(kind: str, inject: Callable[[], Awaitable[None] | None]) -> None:
             await settle()
             t0 = time.monotonic()
             r = inject()
             if r is not None:
                 await r
+            # recovered: the first correct book after the source said it was not live
+            await _until(lambda: any(t > t0 and h is not live for t, h in probe.health))
+            left = next(t for t, h in probe.health if t > t0 and h is not live)
             if kind == "resync":
-                await _until(
-                    lambda: any(t > t0 and h is FeedHealth.RESYNCING for t, h in probe.health)
-                )
-                t0 = next(t for t, h in probe.health if t > t0 and h is FeedHealth.RESYNCING)
-            await _until(lambda: probe.first_correct_after(t0) is not None)
-            done = probe.first_correct_after(t0)
+                t0 = left  # from the gap's detection
+            await _until(lambda: probe.first_correct_after(left) is not None)
+            done = probe.first_correct_after(left)
             assert done is not None
             out[kind].append((done - t0) * 1000)
+
+        async def failover() -> None:
+            """The primary dies: from its last book + the threshold to the backup's first."""
+            last = probe.correct[-1]
+            emu.refuse_websockets()
+            await emu.drop_sockets()
+            served = source.stats.backup_books
+            await _until(lambda: source.stats.backup_books > served)
+            done = probe.first_correct_after(last + FAILOVER_S)
+            assert done is not None
+            out["failover"].append((done - last - FAILOVER_S) * 1000)
+            emu.refuse_websockets(False)
+            await _until(lambda: source.serving[SYMBOL] == "primary")
 
         try:
             await _until(lambda: len(probe.correct) >= 10)
             for _ in range(REPEATS):
+                if backup:
+                    await settle()
+                    await failover()
+                    continue
                 await measure("reconnect", emu.drop_sockets)
                 await measure("resync", emu.skip_next_diff)
                 await measure("stall", emu.stall_sockets)
@@ -130,7 +164,10 @@ async def _session() -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    r = asyncio.run(_session())
+    r = asyncio.run(_session(backup=False))
+    with_backup = asyncio.run(_session(backup=True))
+    r["failover"] = with_backup["failover"]
+    r["wrong"] += with_backup["wrong"]
     note = f"{REPEATS} faults each, {r['books']} correct books, {r['wrong']} wrong"
     rows: list[dict[str, Any]] = []
     for kind, target in (
@@ -138,6 +175,7 @@ def run() -> list[dict[str, Any]]:
         ("resync", "<= 300"),
         ("stall", "<= 3000"),
         ("malformed", "<= 3000"),
+        ("failover", "<= 500"),
     ):
         xs = r[kind]
         rows.append(

@@ -45,6 +45,7 @@ from engine.venues.ccxt.backoff import Backoff, retry_after_s
 log = logging.getLogger(__name__)
 
 _LATENCY_SAMPLES = 10_000
+_CLOSE_TIMEOUT_S = 2.0
 
 
 class BookIntegrityError(ccxt.BaseError):  # type: ignore[misc]
@@ -63,7 +64,8 @@ class CcxtFeedConfig:
     ws_url: str | None = None
     trades: bool = True
     stale_after_s: float = 5.0  # no message on the book's connection this long: stall, reconnect
-    trade_stale_after_s: float = 120.0  # the same for the trade tape (quiet markets trade rarely)
+    # The same for the trade tape: a quiet market trades rarely, but Binance pings every 20 s.
+    trade_stale_after_s: float = 60.0
     resync_timeout_s: float = 30.0  # messages arrive but no book this long: reconnect
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 10.0
@@ -143,6 +145,26 @@ def _dec(x: object) -> Decimal:
     return Decimal(str(x))
 
 
+def _credit(bucket: Any) -> None:
+    """Refill one ccxt ``Throttler`` for the time since it was last credited (see
+    ``CcxtMarketData._credit_idle_rate_limit``); first sight only starts the clock."""
+    if bucket is None:
+        return
+    now = time.monotonic()
+    last = getattr(bucket, "tradedeck_idle_since", None)
+    bucket.tradedeck_idle_since = now
+    cfg = getattr(bucket, "config", None)
+    if last is None or not isinstance(cfg, dict) or getattr(bucket, "running", False):
+        return
+    try:
+        refill = float(cfg["refillRate"])  # tokens per ms
+        capacity = float(cfg["capacity"])
+        tokens = float(cfg["tokens"])
+    except (KeyError, TypeError, ValueError):
+        return
+    cfg["tokens"] = min(capacity, tokens + (now - last) * 1000.0 * refill)
+
+
 def instrument_from_market(market: Mapping[str, Any]) -> Instrument:
     """Tick, lot and minimum notional from a ccxt market (precision mode TICK_SIZE)."""
     precision = market.get("precision") or {}
@@ -183,8 +205,8 @@ class CcxtMarketData:
         self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self._health: dict[str, FeedHealth] = {}
         self._sink: MarketDataSink | None = None
-        self._credited_at: dict[str, float] = {}
         self._backup: Any = None
+        self._closing: set[asyncio.Future[None]] = set()
         self._last_primary: dict[str, float] = {}  # monotonic time of the primary's last book
         self.serving: dict[str, str] = {}  # symbol -> "primary" | "backup"
         self._price_cache: dict[str, dict[object, int]] = {}
@@ -237,6 +259,7 @@ class CcxtMarketData:
                         HealthChange(None, FeedHealth.RECONNECTING, why, self._clock_ns())
                     )
                 await asyncio.sleep(backoff.delay(self._retry_after()))
+        _credit(getattr(self._exchange, "throttler", None))  # starts its idle clock
         missing = [s for s in self.config.symbols if s not in markets]
         if missing:
             raise ValueError(f"{self.config.exchange} has no market {', '.join(missing)}")
@@ -264,6 +287,8 @@ class CcxtMarketData:
             await self.close()
 
     async def close(self) -> None:
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         for attr in ("_exchange", "_backup"):
             ex = getattr(self, attr)
             setattr(self, attr, None)
@@ -393,13 +418,22 @@ class CcxtMarketData:
         for url, client in list(ex.clients.items()):
             if message_hash in client.subscriptions or message_hash in client.futures:
                 ex.clients.pop(url, None)
-                try:
-                    await client.close()
-                except Exception as e:  # a dead transport may fail to close; it is gone anyway
-                    log.debug("closing %s: %s", url, e)
+                # A dead peer may never answer the close handshake: close in the background,
+                # bounded, so the stream's loop resubscribes at once.
+                closing = asyncio.ensure_future(self._close_client(url, client))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
         symbol = message_hash.partition("::")[2]
         if message_hash.startswith("orderbook::"):
             ex.orderbooks.pop(symbol, None)
+
+    @staticmethod
+    async def _close_client(url: str, client: Any) -> None:
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                await client.close()
+        except Exception as e:  # a dead transport may fail to close; it is gone anyway
+            log.debug("closing %s: %s", url, e)
 
     @staticmethod
     def _retire(task: asyncio.Future[Any]) -> None:
@@ -410,28 +444,32 @@ class CcxtMarketData:
         task.add_done_callback(_consume)
 
     def _credit_idle_rate_limit(self, which: str = "primary") -> None:
-        """Credit ccxt's leaky bucket with the time it sat idle.
+        """Credit ccxt's leaky buckets with the time they sat idle.
 
         ccxt 4.5's ``Throttler`` refills only while requests wait in its queue: the tokens a
-        snapshot left negative stay negative however long the bucket then idles, so every
-        resync waits ``cost x rateLimit`` (500 ms for a 1000-level Binance snapshot) before its
-        REST request leaves. A correct leaky bucket refills while idle; this adds what it would
-        have refilled since our last credit, capped at the bucket's capacity, as ccxt does."""
+        request left negative stay negative however long the bucket then idles, so every
+        resync waited ``cost x rateLimit`` twice: 250 ms for the SUBSCRIBE on the connection's
+        bucket, 500 ms for a 1000-level Binance snapshot on the REST one. A correct leaky
+        bucket refills while idle; this adds what it would have refilled since it was last
+        credited (or first seen), capped at its capacity, as ccxt does."""
         ex = self._exchange if which == "primary" else self._backup
-        throttler = getattr(ex, "throttler", None)
-        cfg = getattr(throttler, "config", None)
-        now = time.monotonic()
-        last = self._credited_at.get(which, now)
-        self._credited_at[which] = now
-        if not isinstance(cfg, dict) or getattr(throttler, "running", False):
+        if ex is None:
             return
-        try:
-            refill = float(cfg["refillRate"])  # tokens per ms
-            capacity = float(cfg["capacity"])
-            tokens = float(cfg["tokens"])
-        except (KeyError, TypeError, ValueError):
-            return
-        cfg["tokens"] = min(capacity, tokens + (now - last) * 1000.0 * refill)
+        buckets = [getattr(ex, "throttler", None)]
+        if which == "primary":
+            buckets += [getattr(c, "throttle", None) for c in list(ex.clients.values())]
+        for bucket in buckets:
+            _credit(bucket)
+
+    def _mark_buckets(self, message_hash: str) -> None:
+        """Start the idle clock of the connection that carries ``message_hash`` (it just sent
+        its SUBSCRIBE), so a later resync on it is credited from here."""
+        ex = self._exchange
+        for client in list(ex.clients.values()) if ex is not None else ():
+            if message_hash in client.subscriptions:
+                bucket = getattr(client, "throttle", None)
+                if bucket is not None:
+                    bucket.tradedeck_idle_since = time.monotonic()
 
     def _retry_after(self, ex: Any = None) -> float | None:
         ex = ex if ex is not None else self._exchange
@@ -466,6 +504,7 @@ class CcxtMarketData:
             self._backup.markets = self._exchange.markets
             self._backup.markets_by_id = self._exchange.markets_by_id
             self._backup.symbols = self._exchange.symbols
+            _credit(getattr(self._backup, "throttler", None))
         backoff = self._backoff()
         check_s = min(cfg.backup_poll_s, cfg.failover_after_s) / 4
         polled = 0.0
@@ -532,6 +571,8 @@ class CcxtMarketData:
             self.serving[symbol] = "primary"
             self._announce(symbol, FeedHealth.LIVE, "the primary stream serves again")
         self._publish(symbol, bids, asks, seq, ts_ns, recv_ns, snapshot=not was_live)
+        if not was_live:
+            self._mark_buckets(f"orderbook::{symbol}")
         self._set_health(symbol, FeedHealth.LIVE, f"book in sync at update id {seq}")
 
     def _publish(
