@@ -256,3 +256,19 @@ def test_the_rest_backup_serves_while_the_primary_is_down_then_hands_back() -> N
     reasons = [h.reason for h in rec.health]
     assert "failover: the REST backup serves" in reasons
     assert "the primary stream serves again" in reasons
+
+
+@needs_data(CAPTURE)
+def test_real_capture_with_a_gap_and_a_drop_ends_on_the_true_book() -> None:
+    script = capture_script(CAPTURE, max_diffs=500)
+
+    async def scenario(emu: BinanceEmulator, src: CcxtMarketData, rec: Recorder) -> None:
+        emu.skip_next_diff()
+        await until(lambda: src.stats.resyncs >= 1)
+        await _recovered(rec, 10)
+        await emu.drop_sockets()
+        await until(lambda: src.stats.reconnects >= 1)
+        await emu.finished.wait()
+        await until(lambda: src.books[SYMBOL].seq == emu.update_id)
+
+    run(scenario, script, stale_after_s=30.0)
