@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.backtest_cli import add_backtest_parser
 
     add_backtest_parser(sub)
+    from app.data_cli import add_data_parser
+
+    add_data_parser(sub)
     headless = sub.add_parser("headless", help="run the engine without a window and report")
     _common(headless)
     headless.add_argument("--seconds", type=float, default=10.0, help="how long to run")
@@ -84,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             from app.backtest_cli import unrecognized
 
             unrecognized(extra)
+        if args.command == "data":
+            from app.data_cli import unrecognized as data_unrecognized
+
+            data_unrecognized(extra)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "headless" and args.seconds <= 0:
         parser.error("--seconds must be positive")

@@ -43,12 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         from app.backtest_cli import run_backtest_cli
 
         return int(run_backtest_cli(args))
+    if args.command == "data":
+        from app.data_cli import run_data_cli
+
+        return run_data_cli(args)
     # Imported after the backtest branch: the live engine's persistence pulls in sqlite-utils
     # (and with it pandas), half a second that the backtest CLI does not need.
     from app.logging_setup import setup_logging
     from engine import ConfigError, StorageError
 
     log_path = setup_logging(args.log_level)
+    from engine.venues.ccxt.keys import install_log_redaction
+
+    install_log_redaction()  # known API keys are masked in every handler's output
     try:
         config = _config(args)
     except ConfigError as exc:

@@ -186,6 +186,10 @@ class EngineStats:
     storage_error: str
     feed_ok: bool
     uptime_s: float
+    # The market-data feed's health as its source reports it (``engine.venues.base.FeedHealth``
+    # values: live / stale / reconnecting / resyncing) and why it last changed.
+    feed_health: str = "live"
+    feed_health_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -71,7 +71,7 @@ def tab(qtbot: Any, tmp_path: Path) -> Any:
     widget.shutdown()
     assert not widget.timer.isActive()
     assert [t for t in widget.findChildren(QTimer) if t.isActive()] == []
-    assert mp.active_children() == []
+    qtbot.waitUntil(lambda: mp.active_children() == [])  # joined from the poll timer
     assert _children() == []
     started = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     assert started == []
@@ -337,7 +337,7 @@ def test_cancel_stops_a_long_run(qtbot: Any, tab: BacktestTab) -> None:
     assert tab.runs == []
     assert tab.runs_list.count() == 0
     assert tab.run_button.isEnabled()
-    assert mp.active_children() == []
+    qtbot.waitUntil(lambda: mp.active_children() == [])  # joined from the poll timer
 
 
 @needs_data
@@ -404,7 +404,7 @@ def test_closing_mid_run_leaves_no_worker(qtbot: Any, tab: BacktestTab) -> None:
     assert mp.active_children() != []
     tab.shutdown()  # what the main window does when it closes
     assert tab.state == "cancelled"
-    assert mp.active_children() == []
+    qtbot.waitUntil(lambda: mp.active_children() == [])  # joined from the poll timer
     assert _children() == []
     assert not tab.timer.isActive()
 
@@ -441,7 +441,7 @@ def test_the_main_window_docks_the_tab_and_stops_its_worker_on_close(
     assert tab.run()
     window.close()
     assert tab.state == "cancelled"
-    assert mp.active_children() == []
+    qtbot.waitUntil(lambda: mp.active_children() == [])  # joined from the poll timer
     assert _children() == []
 
 

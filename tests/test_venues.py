@@ -44,8 +44,9 @@ BTC = DEFAULT_INSTRUMENTS["BTC/USDT"]
 
 
 def test_the_registry_lists_sim_and_replay_and_parses_specs() -> None:
-    assert VENUES.names() == ("sim", "replay")
-    assert VENUES.describe() == "sim, replay:PATH"
+    # Exchange packages (engine.venues.ccxt) add theirs when imported: sim and replay come first.
+    assert VENUES.names()[:2] == ("sim", "replay")
+    assert VENUES.describe().startswith("sim, replay:PATH")
     info, arg = VENUES.parse("replay:/data/x.jsonl.gz")
     assert (info.name, arg) == ("replay", "/data/x.jsonl.gz")
     assert VENUES.parse("sim") == (VENUES.parse("sim")[0], None)

@@ -163,6 +163,7 @@ class BacktestTab(QWidget):
         self.error_text = ""  # the last error, in words
         self.error_details = ""  # ... and whatever the worker said in full
         self._state = IDLE
+        self._exiting: list[tuple[BacktestHandle, float]] = []  # finished, not yet joined
         self._handle: BacktestHandle | None = None
         self._job: BacktestJob | None = None
         self._inspect: InspectHandle | None = None
@@ -734,7 +735,8 @@ class BacktestTab(QWidget):
     def _tick(self) -> None:
         self._poll_run()
         self._poll_inspect()
-        if self._handle is None and self._inspect is None:
+        self._poll_exited()
+        if self._handle is None and self._inspect is None and not self._exiting:
             self.timer.stop()
 
     def _poll_run(self) -> None:
@@ -763,7 +765,7 @@ class BacktestTab(QWidget):
         self._handle = None
         self._job = None
         self._cancel_at = None
-        _reap(handle)
+        self._reap_later(handle)
         elapsed = time.monotonic() - self._started_at
         if handle.state == DONE and handle.result_path is not None and job is not None:
             color = RUN_COLORS[(self._next_run_id - 1) % len(RUN_COLORS)]
@@ -946,6 +948,21 @@ class BacktestTab(QWidget):
 
     # ================================================================ teardown
 
+    def _reap_later(self, handle: BacktestHandle) -> None:
+        """A finished worker exits right after its last message: join it from the poll timer
+        rather than waiting here on the GUI thread."""
+        self._exiting.append((handle, time.monotonic()))
+
+    def _poll_exited(self) -> None:
+        still = []
+        for handle, since in self._exiting:
+            handle.process.join(timeout=0)
+            if handle.process.is_alive() and time.monotonic() - since < CANCEL_GRACE_S:
+                still.append((handle, since))
+            else:
+                _reap(handle)  # gone (or overdue: killed)
+        self._exiting = still
+
     def is_busy(self) -> bool:
         return self._handle is not None or self._inspect is not None
 
@@ -960,6 +977,9 @@ class BacktestTab(QWidget):
             handle.kill()
             _reap(handle)
             self._set_state(CANCELLED, "cancelled: the tab was closed")
+        for exited, _since in self._exiting:
+            _reap(exited)
+        self._exiting = []
         self._stop_inspect()
         if self._dialog is not None:
             self._dialog.close()

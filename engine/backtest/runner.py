@@ -39,6 +39,11 @@ import numpy.typing as npt
 from engine.backtest.config import BacktestConfig
 from engine.backtest.data import Bars, DataReport
 from engine.backtest.slippage import Levels
+
+# Bars on the clock live in a neutral module (the replay venue needs them too); re-exported.
+from engine.bar_clock import NS_PER_MS as NS_PER_MS
+from engine.bar_clock import PRINT_ALL as PRINT_ALL
+from engine.bar_clock import bar_spans_ns as bar_spans_ns
 from engine.book import OrderBook
 from engine.core import Kernel, KernelContext, KernelSink
 from engine.matching import BrokerConfig, FeeSchedule
@@ -63,9 +68,7 @@ from engine.strategy.base import CancelResult, Strategy, SubmitResult
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
-NS_PER_MS: Final = 1_000_000
 NS_PER_DAY: Final = 86_400 * 1_000_000_000
-PRINT_ALL: Final = 1 << 62  # a "touch" print: fills every order at its price, queue or not
 _PROGRESS_STEPS: Final = 100
 
 
@@ -107,16 +110,6 @@ class RunRecord:
 
 def day_index(time_ms: I64, day_start_hour: int) -> I64:
     out: I64 = (time_ms * NS_PER_MS - day_start_hour * 3_600_000_000_000) // NS_PER_DAY
-    return out
-
-
-def bar_spans_ns(bars: Bars) -> I64:
-    """Each bar's length on the clock: the interval, cut short by the next bar if sooner."""
-    t = bars.time_ms
-    span = np.full(len(t), bars.interval_ms, dtype=np.int64)
-    if len(t) > 1:
-        span[:-1] = np.minimum(span[:-1], np.diff(t))
-    out: I64 = np.maximum(span, 1) * NS_PER_MS
     return out
 
 

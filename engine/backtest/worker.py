@@ -4,7 +4,10 @@
 already runs Qt and the engine thread) that runs ``run_job`` and reports through a queue:
 
 - ``("progress", fraction)`` about every 1% of the bars;
-- ``("done", path)`` with the result document written as JSON to ``path``;
+- ``("done", path)`` with the result document written as JSON to ``path``, and beside it what a
+  view needs in a form that loads in milliseconds (``view_files``): the document without its
+  equity curve, and the curve as a float64 ``.npy`` array, so the GUI thread never decodes a
+  million-point JSON list;
 - ``("error", message)`` when the job failed, or ``("cancelled", message)``.
 
 ``cancel()`` sets an event the run checks at each progress step, so it stops within ~1% of the
@@ -27,6 +30,29 @@ from engine.backtest.job import BacktestJob
 Message = tuple[str, Any]
 
 
+def view_files(result_path: Path) -> tuple[Path, Path]:
+    """Where the view copy of a result lives: (document without equity, equity ``.npy``)."""
+    return (
+        result_path.with_name(result_path.stem + ".view.json"),
+        result_path.with_name(result_path.stem + ".equity.npy"),
+    )
+
+
+def write_view_files(doc: dict[str, Any], result_path: Path) -> None:
+    """The equity curve as an (n, 2) float64 array of (time ms, equity), the rest as JSON."""
+    import numpy as np
+
+    from engine.backtest.result import write_json
+
+    view_json, equity_npy = view_files(result_path)
+    points = doc.get("equity") or []
+    curve = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    tmp = equity_npy.with_name(equity_npy.name + ".tmp.npy")
+    np.save(tmp, curve)
+    tmp.replace(equity_npy)
+    write_json({k: v for k, v in doc.items() if k != "equity"}, view_json)
+
+
 def _child(job: BacktestJob, out_path: str, q: Any, stop: Any) -> None:
     from engine.backtest.job import run_job
     from engine.backtest.result import write_json
@@ -35,6 +61,7 @@ def _child(job: BacktestJob, out_path: str, q: Any, stop: Any) -> None:
     try:
         doc = run_job(job, progress=lambda f: q.put(("progress", f)), should_stop=stop.is_set)
         write_json(doc, Path(out_path))
+        write_view_files(doc, Path(out_path))
         q.put(("done", out_path))
     except Cancelled as exc:
         q.put(("cancelled", str(exc)))

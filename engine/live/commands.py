@@ -60,5 +60,11 @@ class CommandsMixin(EngineState):
 
     def _set_feed_paused(self, cmd: SetFeedPaused, fut: concurrent.futures.Future[Any]) -> None:
         self._feed_paused = cmd.paused
+        if self._replay is None:  # recorded bars pause inside their own loop
+            if cmd.paused:
+                self._stop_feed()
+            else:
+                self._start_feed()
+        self._publish_snapshot(force=True)  # the feed's state shows at once
         log.warning("market data feed %s", "paused" if cmd.paused else "resumed")
         self._finish(fut, None, durable=False)

@@ -79,8 +79,8 @@ from engine.snapshot import (
     TradeView,
 )
 from engine.strategy_host import StrategyHost
-from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
-from engine.venues.sim import SimMarket
+from engine.venues.base import FeedHealth, MarketDataSource
+from engine.venues.replay import BarReplayMarket
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ class Engine(
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
-        self.instruments: dict[str, Instrument] = {
-            s: DEFAULT_INSTRUMENTS[s] for s in self.config.symbols
-        }
+        # The instruments come from the venue's market-data source when it opens (``_setup``);
+        # recorded bars (a test venue) carry their own price grid.
+        self.instruments: dict[str, Instrument] = {}
         bars = self.config.replay_bars
         if self.config.venue == "replay" and bars is not None:
             # The recorded data's price grid, as the backtester's instrument has it.
-            inst = self.instruments[bars.symbol]
+            inst = DEFAULT_INSTRUMENTS[bars.symbol]
             self.instruments[bars.symbol] = Instrument(
                 inst.symbol,
                 inst.base,
@@ -116,7 +116,7 @@ class Engine(
                 inst.min_notional,
             )
         cfg = self.config
-        self._fees = FeeSchedule(maker=cfg.maker_fee_bps / 10000, taker=cfg.taker_fee_bps / 10000)
+        self._fees: FeeSchedule = cfg.broker.fees  # fractions of notional (engine.config)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -145,14 +145,18 @@ class Engine(
         }
         # Engine-thread state (built in _setup, touched only on the engine thread).
         self._store: Store | None = None
-        self._sim: SimMarket | BarReplayMarket | None = None
+        # The venue's market-data source (from ``engine.venues.registry.VENUES``); the engine
+        # is the sink it pushes into. ``_event_clock``: a recording, whose events are the clock.
+        self._source: MarketDataSource | None = None
+        self._feed_task: asyncio.Task[None] | None = None
+        self._event_clock = False
+        self._feed_health = FeedHealth.LIVE
+        self._feed_health_reason = ""
         # Replay venue (config.venue == "replay"): recorded bars under a simulated clock.
         self._replay: BarReplayMarket | None = None
-        # Replay venue "replay:PATH": recorded L2 captures, the clock at their receive times.
-        self._capture: CaptureReplayMarket | None = None
         self._replay_now = 0
         self.replay_finished = threading.Event()
-        self._portfolio = Portfolio.new(self.config.paper_cash, self.config.symbols)
+        self._portfolio = Portfolio.new(cfg.broker.paper_cash, cfg.symbols)
         self._kernel_obj: Kernel | None = None
         self._journal = Journal(self)
         self._recent_orders: deque[OrderView] = deque(maxlen=200)
@@ -318,17 +322,14 @@ class Engine(
             return
         self._running = True
         self._publish_snapshot(force=True)
-        self._tasks = [
-            asyncio.create_task(
-                self._replay_loop()
-                if self._replay is not None
-                else self._capture_loop()
-                if self._capture is not None
-                else self._market_loop(),
-                name="market",
-            ),
-            asyncio.create_task(self._lag_probe(), name="lag-probe"),
-        ]
+        self._tasks = [asyncio.create_task(self._lag_probe(), name="lag-probe")]
+        if self._replay is not None:
+            self._tasks.append(asyncio.create_task(self._replay_loop(), name="market"))
+        else:
+            if not self._event_clock:
+                self._tasks.append(asyncio.create_task(self._clock_loop(), name="clock"))
+            if not self._feed_paused:
+                self._start_feed()
         self._ready.set()
         log.info("engine started: venue=%s symbols=%s", self.config.venue, self.config.symbols)
         try:
@@ -341,6 +342,8 @@ class Engine(
         for host in list(self._strategy_hosts.values()):
             self._end_strategy(host, "engine stopped")
         tasks = [*self._tasks]
+        if self._feed_task is not None:
+            tasks.append(self._feed_task)
         if self._panic_task is not None:
             tasks.append(self._panic_task)
         for task in tasks:
@@ -377,6 +380,6 @@ class Engine(
 
     def _now(self) -> int:
         """Wall clock for the sim venue; the replay clock (event time) for a replay venue."""
-        if self._replay is not None or self._capture is not None:
+        if self._replay is not None or self._event_clock:
             return self._replay_now
         return time.time_ns()

@@ -1,10 +1,12 @@
-"""The market loops: the venue's events into the kernel, the periodic work, stats and the tape."""
+"""The market feed: the engine is the ``MarketDataSink`` its venue's source pushes into; the
+periodic work, stats and the tape. (Recorded bars, a test venue, keep their own loop.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 
 from engine.live.state import (
@@ -24,7 +26,7 @@ from engine.model.market import LevelUpdate, MarketEvent, TradeTick
 from engine.snapshot import (
     TradeView,
 )
-from engine.venues.sim import SimMarket
+from engine.venues.base import FeedHealth, HealthChange
 
 log = logging.getLogger(__name__)
 
@@ -90,75 +92,40 @@ class FeedMixin(EngineState):
                 self._emit(EngineFailed(where="market", message=str(exc), ts_ns=t))
             await asyncio.sleep(0)
 
-    async def _capture_loop(self) -> None:
-        """The market loop on recorded L2 captures, at ``replay_speed`` times the recorded pace
-        (0: as fast as it goes); each message at its receive time, through the kernel."""
-        market = self._capture
-        assert market is not None
-        kernel = self._kernel
-        broker = kernel.broker
-        speed = self.config.replay_speed
-        base: tuple[int, float] | None = None  # (replay time, wall time) the pace counts from
-        while True:
-            if self._feed_paused:
-                base = None
-                await asyncio.sleep(_MARKET_STEP_S)
-                continue
-            t = market.next_time()
-            if t is None:
-                self._flush_denials()
-                self._publish_snapshot(force=True)
-                self.replay_finished.set()
-                return
-            if speed > 0:
-                if base is None:
-                    base = (t, time.monotonic())
-                delay = (t - base[0]) / _NS / speed - (time.monotonic() - base[1])
-                await asyncio.sleep(max(0.0, min(delay, 1.0)))
-                if delay > 1.0:
-                    continue  # a long quiet stretch: stay responsive to commands
-            else:
-                await asyncio.sleep(0)
-            try:
-                while (due := broker.next_arrival_ns()) is not None and due < t:
-                    self._replay_now = due
-                    kernel.advance(due)
-                    kernel.check_equity(due)
-                self._replay_now = t
-                events = market.step_until(t)
-                for ev in events:
-                    self._on_market_event(ev)
-                    kernel.on_market(ev)
-                kernel.advance(t)
-                if self._strategy_hosts:
-                    self._run_strategies()
-                self._flush_denials()
-                self._periodic(t)
-                self._publish_snapshot()
-            except Exception as exc:
-                log.exception("capture replay step failed")
-                self._emit(EngineFailed(where="market", message=str(exc), ts_ns=t))
+    # ------------------------------------------------------------------ the source's sink
 
-    async def _market_loop(self) -> None:
-        sim = self._sim
-        assert isinstance(sim, SimMarket)
+    async def _feed_loop(self) -> None:
+        """Run the venue's market-data source into this engine (its ``MarketDataSink``).
+
+        Pausing the feed cancels this task; resuming runs the source again. A finite source
+        (a recording) that reaches its end sets ``replay_finished``. A source that fails is
+        reported (``EngineFailed``) and run again a second later.
+        """
+        source = self._source
+        assert source is not None
+        while True:
+            try:
+                await source.run(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("market data source %s failed", source.name)
+                self._emit(EngineFailed(where="market", message=str(exc), ts_ns=self._now()))
+                await asyncio.sleep(1.0)
+                continue
+            self._flush_denials()
+            self._publish_snapshot(force=True)
+            self.replay_finished.set()
+            return
+
+    async def _clock_loop(self) -> None:
+        """The periodic work on the wall clock (a live or simulated venue), fed or not: orders
+        arrive, limits are re-checked, the journal checkpoints, snapshots go out."""
         kernel = self._kernel
         while True:
             await asyncio.sleep(_MARKET_STEP_S)
             now = self._now()
             try:
-                if not self._feed_paused:
-                    events = sim.step_until(now)
-                    for ev in events:
-                        self._event_t0 = time.perf_counter_ns()
-                        self._on_market_event(ev)
-                        self._from_market = True
-                        try:
-                            kernel.on_market(ev)
-                        finally:
-                            self._from_market = False
-                        if self._strategy_hosts:
-                            self._run_strategies()
                 kernel.advance(now)
                 self._flush_denials()
                 self._periodic(now)
@@ -166,6 +133,73 @@ class FeedMixin(EngineState):
             except Exception as exc:
                 log.exception("market loop step failed")
                 self._emit(EngineFailed(where="market", message=str(exc), ts_ns=now))
+
+    def _start_feed(self) -> None:
+        task = self._feed_task
+        if self._source is None or (task is not None and not task.done()):
+            return
+        self._feed_task = asyncio.get_running_loop().create_task(self._feed_loop(), name="feed")
+
+    def _stop_feed(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+
+    def advance_to(self, ts_ns: int) -> None:
+        """``ClockedSink``: a recording is about to reach ``ts_ns``; orders due before it arrive
+        at the book as it is now."""
+        kernel = self._kernel
+        broker = kernel.broker
+        try:
+            while (due := broker.next_arrival_ns()) is not None and due < ts_ns:
+                self._replay_now = due
+                kernel.advance(due)
+                kernel.check_equity(due)
+        except Exception as exc:
+            log.exception("replay step failed")
+            self._emit(EngineFailed(where="market", message=str(exc), ts_ns=ts_ns))
+        self._replay_now = ts_ns
+
+    def on_market(self, events: Sequence[MarketEvent]) -> None:
+        """``MarketDataSink``: events the source has already applied to its books."""
+        kernel = self._kernel
+        now = self._now()
+        try:
+            if self._event_clock:
+                for ev in events:
+                    self._on_market_event(ev)
+                    kernel.on_market(ev)
+                kernel.advance(now)
+                if self._strategy_hosts:
+                    self._run_strategies()
+                self._flush_denials()
+                self._periodic(now)
+            else:
+                for ev in events:
+                    self._event_t0 = time.perf_counter_ns()
+                    self._on_market_event(ev)
+                    self._from_market = True
+                    try:
+                        kernel.on_market(ev)
+                    finally:
+                        self._from_market = False
+                    if self._strategy_hosts:
+                        self._run_strategies()
+                kernel.advance(now)
+                self._flush_denials()
+            self._publish_snapshot()
+        except Exception as exc:
+            log.exception("market step failed")
+            self._emit(EngineFailed(where="market", message=str(exc), ts_ns=now))
+
+    def on_health(self, change: HealthChange) -> None:
+        """``MarketDataSink``: the feed's health changed; the next snapshot says so."""
+        if change.health is self._feed_health and change.reason == self._feed_health_reason:
+            return
+        level = logging.INFO if change.health is FeedHealth.LIVE else logging.WARNING
+        log.log(level, "market data feed %s: %s", change.health.value, change.reason)
+        self._feed_health = change.health
+        self._feed_health_reason = change.reason
+        self._publish_snapshot(force=True)
 
     async def _lag_probe(self) -> None:
         lags = self._counters.lags_ms

@@ -17,6 +17,7 @@ from engine.snapshot import (
     RiskView,
     frozen_map,
 )
+from engine.venues.base import FeedHealth
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ class PublisherMixin(EngineState):
                 loop_lag_ms_max=c.lag_max,
                 storage_ok=self._storage_ok,
                 storage_error=self._storage_error,
-                feed_ok=not self._feed_paused,
+                feed_ok=not self._feed_paused and self._feed_health is FeedHealth.LIVE,
+                feed_health=self._feed_health.value,
+                feed_health_reason="paused" if self._feed_paused else self._feed_health_reason,
                 uptime_s=(now - self._started_ns) / _NS,
             ),
             version=self._version,

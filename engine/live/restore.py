@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from engine.candles import CandleSeries
-from engine.config import replay_path
+from engine.config import ConfigError
 from engine.core import Kernel
 from engine.live.state import (
+    _MARKET_STEP_S,
     EngineState,
 )
 from engine.matching import BrokerConfig
@@ -22,8 +22,9 @@ from engine.risk import RiskEngine
 from engine.snapshot import (
     frozen_map,
 )
-from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
-from engine.venues.sim import SimMarket, calibrate, default_params
+from engine.venues.base import CandleHistory, MarketDataSource, RecordedSource, SourceRequest
+from engine.venues.registry import VENUES
+from engine.venues.replay import BarReplayMarket
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class RestoreMixin(EngineState):
 
     def _setup(self) -> None:
         cfg = self.config
-        self._store = Store.open(cfg.data_dir, lock=cfg.lock_data_dir)
+        self._store = Store.open(cfg.journal.data_dir, lock=cfg.journal.lock_data_dir)
         restored = self._store.load_state()
         now = self._now()
         self._started_ns = now
@@ -53,31 +54,56 @@ class RestoreMixin(EngineState):
         if cfg.venue == "replay":
             self._setup_replay_venue(restored)
             return
-        capture = replay_path(cfg.venue)
-        if capture is not None:
-            self._setup_capture_venue(restored, capture)
-            return
-        params = None
-        if cfg.market_data_dir is not None:
-            try:
-                params = calibrate(cfg.market_data_dir, self.instruments)
-            except Exception:
-                log.warning("simulator calibration failed; using built-in defaults", exc_info=True)
-        if params is None:
-            params = default_params(self.instruments)
-        sim = self._sim = SimMarket(
-            self.instruments, cfg.seed, now, rate_multiplier=cfg.sim_rate, params=params
+        source = self._open_source(now)
+        if isinstance(source, RecordedSource):
+            # A recording: its messages' receive times are the clock, from its first one.
+            self._event_clock = True
+            now = self._replay_now = source.start_ns
+            self._started_ns = now
+        self._build_kernel(
+            source.books, restored, consume=bool(getattr(source, "consume_liquidity", False))
         )
-        self._build_kernel(sim.books, restored, consume=True)
+        history = source if isinstance(source, CandleHistory) else None
         for sym in cfg.symbols:
             series = CandleSeries(self.instruments[sym], cfg.candle_seconds)
-            series.seed(sim.history(sym, cfg.candle_seconds, 300))
+            if history is not None:
+                series.seed(history.history(sym, cfg.candle_seconds, 300))
             self._candles[sym] = series
             self._trades[sym] = deque(maxlen=200)
             self._trades_cache[sym] = ()
             self._kernel.last_book_ns[sym] = now
 
         self._finish_setup(restored, now)
+
+    def _open_source(self, now: int) -> MarketDataSource:
+        """The venue's market-data source, from the registry; its instruments become ours."""
+        cfg = self.config
+        info, arg = VENUES.parse(cfg.venue, require_argument=False)
+        if info.open is None:
+            raise ConfigError(f"venue {cfg.venue!r} has no market-data source")
+        source = info.open(
+            SourceRequest(
+                symbols=cfg.symbols,
+                argument=arg,
+                now_ns=now,
+                seed=cfg.seed,
+                sim_rate=cfg.sim_rate,
+                market_data_dir=cfg.market_data_dir,
+                replay_speed=cfg.replay_speed,
+                step_s=_MARKET_STEP_S,
+            )
+        )
+        missing = [s for s in cfg.symbols if s not in source.instruments]
+        if missing:
+            raise ConfigError(
+                f"venue {cfg.venue!r} does not list {', '.join(missing)} "
+                f"(it lists: {', '.join(source.instruments)})"
+            )
+        self.instruments.clear()
+        self.instruments.update({s: source.instruments[s] for s in cfg.symbols})
+        self._source = source
+        self._feed_health = source.health
+        return source
 
     def _build_kernel(self, books: Mapping[str, Any], restored: Any, *, consume: bool) -> None:
         cfg = self.config
@@ -86,7 +112,7 @@ class RestoreMixin(EngineState):
             books=books,
             broker=BrokerConfig(
                 fees=self._fees,
-                latency_ns=int(cfg.latency_ms * 1_000_000),
+                latency_ns=cfg.broker.latency_ns,
                 consume_liquidity=consume,
             ),
             risk=RiskEngine(),
@@ -130,7 +156,7 @@ class RestoreMixin(EngineState):
         assert bars is not None
         inst = self.instruments[bars.symbol]
         market = BarReplayMarket(bars, inst, parse_slippage(cfg.replay_slippage))
-        self._sim = self._replay = market
+        self._replay = market
         now = self._replay_now = int(bars.time_ms[0]) * 1_000_000 if len(bars) else 0
         self._started_ns = now
         self._build_kernel(market.books, restored, consume=False)
@@ -142,30 +168,13 @@ class RestoreMixin(EngineState):
         self._feed_paused = True
         self._finish_setup(restored, now)
 
-    def _setup_capture_venue(self, restored: Any, path: Path) -> None:
-        """Recorded L2 captures as the venue: the book rebuilt by Binance's snapshot +
-        update-id procedure (``CaptureReplayMarket``), played at ``config.replay_speed``; the
-        clock is the messages' receive time, candles are built from the recorded trades."""
-        cfg = self.config
-        symbol = cfg.symbols[0]
-        inst = self.instruments[symbol]
-        market = self._capture = CaptureReplayMarket([path], inst)
-        first = market.next_time()
-        now = self._replay_now = first if first is not None else 0
-        self._started_ns = now
-        self._build_kernel(market.books, restored, consume=False)
-        self._candles[symbol] = CandleSeries(inst, cfg.candle_seconds)
-        self._trades[symbol] = deque(maxlen=200)
-        self._trades_cache[symbol] = ()
-        self._kernel.last_book_ns[symbol] = now
-        self._finish_setup(restored, now)
-
     def _restore_risk(self, now: int) -> None:
         """Limits, trading state and the day's baseline come back from SQLite: a restart
         neither lifts a halt nor resets the day."""
         assert self._store is not None
         kernel = self._kernel
-        limits = self._store.load_risk_limits()
+        # The database's limits win; the config's are where a new account starts.
+        limits = {**self.config.risk.limits.to_strings(), **self._store.load_risk_limits()}
         record = self._store.load_risk_state()
         if record is not None:
             kernel.set_risk(

@@ -33,8 +33,8 @@ from engine.snapshot import (
     TradeView,
 )
 from engine.strategy_host import StrategyHost
-from engine.venues.replay import BarReplayMarket, CaptureReplayMarket
-from engine.venues.sim import SimMarket
+from engine.venues.base import FeedHealth, MarketDataSource
+from engine.venues.replay import BarReplayMarket
 
 _NS = 1_000_000_000
 _MARKET_STEP_S = 0.005
@@ -88,9 +88,12 @@ class EngineState:
     _drain_scheduled: bool
     _handlers: dict[type, Callable[[Any, concurrent.futures.Future[Any]], None]]
     _store: Store | None
-    _sim: SimMarket | BarReplayMarket | None
+    _source: MarketDataSource | None
+    _feed_task: asyncio.Task[None] | None
+    _event_clock: bool
+    _feed_health: FeedHealth
+    _feed_health_reason: str
     _replay: BarReplayMarket | None
-    _capture: CaptureReplayMarket | None
     _replay_now: int
     replay_finished: threading.Event
     _portfolio: Portfolio
@@ -195,6 +198,12 @@ class EngineState:
         raise NotImplementedError
 
     def _run_strategies(self) -> None:
+        raise NotImplementedError
+
+    def _start_feed(self) -> None:
+        raise NotImplementedError
+
+    def _stop_feed(self) -> None:
         raise NotImplementedError
 
     def _end_strategy(self, host: StrategyHost, reason: str) -> StrategyStopped:

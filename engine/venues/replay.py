@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.backtest.data import Bars
-from engine.backtest.runner import NS_PER_MS, PRINT_ALL, bar_spans_ns
 from engine.backtest.slippage import SlippageModel
+from engine.bar_clock import NS_PER_MS, PRINT_ALL, bar_spans_ns
 from engine.book import OrderBook, SequenceGap
 from engine.book_replay import DepthDiff, DepthSnapshot, ReplayStats, Trade, iter_messages
 from engine.core import Kernel, KernelContext, KernelSink

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.backtest.job import BacktestJob
+from engine.backtest.worker import view_files
 from engine.model.instrument import Instrument
 
 F64 = npt.NDArray[np.float64]
@@ -141,18 +142,22 @@ def drawdown_pct(equity: F64) -> F64:
 
 
 def load_run(run_id: int, job: BacktestJob, path: Path, color: str) -> BacktestRun:
-    """Read a worker's result JSON (``ValueError`` if it is not one)."""
+    """Read a worker's result (``ValueError`` if it is not one): the view copy the worker wrote
+    beside it when there is one (milliseconds on the GUI thread), else the full JSON."""
+    view_json, equity_npy = view_files(path)
     try:
-        doc = _DECODER.decode(path.read_bytes())
+        if view_json.is_file() and equity_npy.is_file():
+            doc = _DECODER.decode(view_json.read_bytes())
+            pts = np.load(equity_npy, allow_pickle=False)
+        else:
+            doc = _DECODER.decode(path.read_bytes())
+            pts = np.asarray(doc.equity, dtype=np.float64).reshape(-1, 2)
     except msgspec.DecodeError as exc:
         raise ValueError(f"result file {path} is unreadable: {exc}") from None
-    if doc.equity:
-        pts = np.asarray(doc.equity, dtype=np.float64)
-        time_s = pts[:, 0] / 1000.0
-        equity = np.ascontiguousarray(pts[:, 1])
-    else:
-        time_s = np.zeros(0, dtype=np.float64)
-        equity = np.zeros(0, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"result file {path} has an equity curve of shape {pts.shape}")
+    time_s = pts[:, 0] / 1000.0
+    equity = np.ascontiguousarray(pts[:, 1], dtype=np.float64)
     return BacktestRun(
         run_id=run_id,
         job=job,
