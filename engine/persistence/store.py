@@ -212,35 +212,13 @@ class Store:
         """Upsert the order and append one event (``ts_ns`` defaults to ``order.ts_updated``)."""
         ts = order.ts_updated if ts_ns is None else ts_ns
         with self._write(f"order {order.order_id} ({event})") as db:
-            db.execute(_UPSERT_ORDER, order_row(order))
-            db.execute(
-                _INSERT_ORDER_EVENT,
-                {
-                    "order_id": order.order_id,
-                    "event": event,
-                    "status": order.status.value,
-                    "reason": reason,
-                    "fill_id": None,
-                    "ts_ns": ts,
-                },
-            )
+            _write_order_event(db, order, event, reason, ts)
 
     def record_order_events(self, events: list[tuple[OrderView, str, str, int]]) -> None:
         """Several ``record_order_event`` calls in one transaction (batched denials)."""
         with self._write(f"{len(events)} order events") as db:
             for order, event, reason, ts in events:
-                db.execute(_UPSERT_ORDER, order_row(order))
-                db.execute(
-                    _INSERT_ORDER_EVENT,
-                    {
-                        "order_id": order.order_id,
-                        "event": event,
-                        "status": order.status.value,
-                        "reason": reason,
-                        "fill_id": None,
-                        "ts_ns": ts,
-                    },
-                )
+                _write_order_event(db, order, event, reason, ts)
 
     def record_fill(
         self, fill: Fill, order: OrderView, position: Position, cash: Decimal, ts_ns: int
@@ -637,3 +615,19 @@ def _configure(db: Database, path: Path) -> None:
         if primary_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
             raise UnwritableDataDir(path.parent, f"cannot write {path.name} ({exc})") from exc
         raise StorageError(f"Cannot open the tradedeck database {path}: {exc}.") from exc
+
+
+def _write_order_event(db: Any, order: OrderView, event: str, reason: str, ts_ns: int) -> None:
+    """Upsert the order and append one event without a fill, inside the caller's transaction."""
+    db.execute(_UPSERT_ORDER, order_row(order))
+    db.execute(
+        _INSERT_ORDER_EVENT,
+        {
+            "order_id": order.order_id,
+            "event": event,
+            "status": order.status.value,
+            "reason": reason,
+            "fill_id": None,
+            "ts_ns": ts_ns,
+        },
+    )
